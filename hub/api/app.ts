@@ -1,0 +1,83 @@
+import Fastify, { type FastifyError } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { HubError, hubError } from '../errors.js';
+import type { Api, ApiDeps } from './types.js';
+import { authRoutes, authHook } from './auth.js';
+import { deviceRoutes } from './devices.js';
+import { eventRoutes } from './events.js';
+import { systemRoutes } from './system.js';
+
+/** Turns Ajv's first validation error into "body/field: what is wrong". */
+function validationMessage(err: FastifyError): { message: string; field: string } {
+  const v = err.validation?.[0];
+  if (!v) return { message: err.message, field: '' };
+  const ctx = err.validationContext ?? 'body';
+  const params = v.params as Record<string, unknown>;
+  let path = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  if (v.keyword === 'required' && typeof params.missingProperty === 'string') path = path ? `${path}.${params.missingProperty}` : params.missingProperty;
+  if (v.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
+    const extra = params.additionalProperty;
+    return { message: `${ctx}.${path ? `${path}.` : ''}${extra} is not a known field`, field: `${ctx}.${path ? `${path}.` : ''}${extra}` };
+  }
+  const field = path ? `${ctx}.${path}` : ctx;
+  return { message: `${field} ${v.message ?? 'is invalid'}`, field };
+}
+
+/**
+ * Builds the HTTP app without listening (tests use `inject`; the hub calls `listen`).
+ * Every error leaves as `{code, message, details?}` from the one catalogue.
+ */
+export async function buildApp(deps: ApiDeps): Promise<Api> {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ module: 'http' }),
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024, // 1 MiB: a roster CSV of thousands of rows fits
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
+
+  app.decorateRequest('user', null);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'facility-hub API', version: '1.0.0', description: 'On-site control hub of a bid-evaluation area. See docs/contract.md.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: FastifyError | HubError, request, reply) => {
+    let e: HubError;
+    if (err instanceof HubError) e = err;
+    else if ((err as FastifyError).validation) {
+      const v = validationMessage(err as FastifyError);
+      e = new HubError('HUB_ERR_VALIDATION', [v.message], { field: v.field });
+    } else if ((err as FastifyError).statusCode === 415) e = new HubError('HUB_ERR_BAD_REQUEST', [], { reason: err.message });
+    else if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) e = new HubError('HUB_ERR_BAD_REQUEST', [], { reason: err.message });
+    else {
+      request.log.error({ err, url: request.url }, 'request failed');
+      e = hubError('HUB_ERR_INTERNAL');
+    }
+    deps.metrics.httpRejected.inc({ code: e.code });
+    void reply.status(e.status).send(e.toJSON());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const e = hubError('HUB_ERR_NOT_FOUND', `${request.method} ${request.url.split('?')[0] ?? ''}`);
+    deps.metrics.httpRejected.inc({ code: e.code });
+    void reply.status(404).send(e.toJSON());
+  });
+
+  app.addHook('onRequest', authHook(deps));
+
+  systemRoutes(app, deps);
+  authRoutes(app, deps);
+  deviceRoutes(app, deps);
+  eventRoutes(app, deps);
+  for (const plugin of deps.routes ?? []) plugin(app, deps);
+  return app;
+}

@@ -1,0 +1,16 @@
+import { hubError } from '../errors.js';
+import type { Api, ApiDeps } from './types.js';
+
+export function systemRoutes(app: Api, deps: ApiDeps): void {
+  app.get('/healthz', { schema: { tags: ['system'], summary: '200 once the hub is ready', security: [] } }, async (_request, reply) => {
+    if (!deps.isReady()) throw hubError('HUB_ERR_NOT_READY');
+    const devices = deps.availability.list();
+    return reply.send({ status: 'ok', devicesAvailable: devices.filter((d) => d.available).length, devicesConfigured: devices.length });
+  });
+
+  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics', security: [] } }, async (_request, reply) => {
+    deps.metrics.eventLogSize.set(deps.events.count());
+    const text = await deps.metrics.registry.metrics();
+    return reply.type(deps.metrics.registry.contentType).send(text);
+  });
+}

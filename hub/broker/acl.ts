@@ -1,0 +1,39 @@
+/**
+ * The per-device topic ACL of the contract, as pure functions:
+ * a device publishes only under `fh/{site}/{deviceId}/` (never the hub's answer topics),
+ * and subscribes only to its own `cmd` and `verify/result` plus `fh/{site}/hub/#`.
+ */
+
+/** What a device may publish, by the topic's tail after `fh/{site}/{deviceId}/`. */
+export const DEVICE_PUBLISH_SUBTOPICS = ['status', 'state', 'event', 'cmd/ack', 'verify'] as const;
+export type DeviceSubtopic = (typeof DEVICE_PUBLISH_SUBTOPICS)[number];
+
+export type PublishDecision = { allow: true; subtopic: DeviceSubtopic } | { allow: false; reason: string };
+
+export function topicPrefix(site: string, deviceId: string): string {
+  return `fh/${site}/${deviceId}/`;
+}
+
+export function checkPublish(site: string, deviceId: string, topic: string): PublishDecision {
+  const prefix = topicPrefix(site, deviceId);
+  if (!topic.startsWith(prefix)) return { allow: false, reason: `outside ${prefix}` };
+  const tail = topic.slice(prefix.length);
+  if ((DEVICE_PUBLISH_SUBTOPICS as readonly string[]).includes(tail)) return { allow: true, subtopic: tail as DeviceSubtopic };
+  return { allow: false, reason: `unknown topic ${tail === '' ? '(empty)' : tail}` };
+}
+
+export function checkSubscribe(site: string, deviceId: string, filter: string): boolean {
+  const own = topicPrefix(site, deviceId);
+  if (filter === `${own}cmd` || filter === `${own}verify/result`) return true;
+  // Any filter that starts inside the hub's tree can only match topics in that tree.
+  return filter.startsWith(`fh/${site}/hub/`);
+}
+
+/** MQTT 3.1.1 forbids these in UTF-8 strings (1.5.3); aedes lets them through (facts.md). */
+export function hasForbiddenChars(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x1f || (c >= 0x7f && c <= 0x9f) || c === 0xfffd) return true;
+  }
+  return false;
+}

@@ -1,0 +1,285 @@
+import { createServer, type Server } from 'node:net';
+import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { checkPublish, checkSubscribe, hasForbiddenChars, topicPrefix, type DeviceSubtopic } from './acl.js';
+
+/** A message a device published, parsed as JSON, before the hub decided on it. */
+export interface DeviceMessage {
+  deviceId: string;
+  subtopic: DeviceSubtopic;
+  topic: string;
+  payload: unknown;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+export type IngestOutcome = { accepted: true } | { accepted: false; reason: string };
+
+export interface BrokerLimits {
+  /** Largest payload the hub accepts from a device, in bytes (64 KiB: a full state with margin). */
+  maxPayloadBytes: number;
+  /** QoS 1 messages queued per client before aedes drops the slow client (aedes default 42). */
+  queueLimit: number;
+  /** A socket must send CONNECT within this many ms (10 s; aedes default 30 s). */
+  connectTimeoutMs: number;
+  /** A client that does not drain its socket for this long is dropped (10 s; frees aedes' concurrency slots). */
+  drainTimeoutMs: number;
+  /** Longest client id accepted (the device ids of the config are at most 64 characters). */
+  maxClientIdLength: number;
+  /** Topic depth limit; the contract needs 5 levels. */
+  maxTopicLevels: number;
+}
+
+export const DEFAULT_LIMITS: BrokerLimits = {
+  maxPayloadBytes: 64 * 1024,
+  queueLimit: 200,
+  connectTimeoutMs: 10_000,
+  drainTimeoutMs: 10_000,
+  maxClientIdLength: 128,
+  maxTopicLevels: 8,
+};
+
+export interface BrokerContext {
+  site: string;
+  log: Logger;
+  metrics: Metrics;
+  /** Is this username a configured device? */
+  isDevice: (deviceId: string) => boolean;
+  verifyToken: (deviceId: string, token: string) => Promise<boolean>;
+  /** Called before the PUBACK: a QoS 1 message acknowledged to the device has been handled. */
+  onMessage: (m: DeviceMessage) => Promise<IngestOutcome>;
+  onConnect: (deviceId: string) => void;
+  onDisconnect: (deviceId: string) => void;
+  limits?: Partial<BrokerLimits>;
+}
+
+type AuthError = Error & { returnCode: number };
+function authError(code: number, message: string): AuthError {
+  return Object.assign(new Error(message), { returnCode: code });
+}
+
+/**
+ * The embedded MQTT 3.1.1 broker (aedes), hardened explicitly (style pattern 7): every
+ * connect is authenticated against the device's token, every publish and subscribe is
+ * checked against the contract's ACL, and device messages reach the hub inside
+ * `authorizePublish`, i.e. before aedes sends the PUBACK.
+ */
+export class EmbeddedBroker {
+  readonly limits: BrokerLimits;
+  private aedes: Aedes | null = null;
+  private server: Server | null = null;
+  private readonly deviceOf = new WeakMap<Client, string>();
+  /** Live authenticated connections per device (a device may briefly have two while reconnecting). */
+  private readonly clientsOf = new Map<string, Set<Client>>();
+  /** Payloads the hub refused: not forwarded to any subscriber, never retained. */
+  private readonly refusedPayloads = new WeakSet<Buffer>();
+  /** Refusals already logged, per client and kind, so a misbehaving device logs once. */
+  private readonly loggedRefusals = new Map<string, Set<string>>();
+
+  constructor(private readonly ctx: BrokerContext) {
+    this.limits = { ...DEFAULT_LIMITS, ...ctx.limits };
+  }
+
+  async listen(port: number, host = '0.0.0.0'): Promise<number> {
+    const opts: AedesOptions = {
+      concurrency: 100,
+      queueLimit: this.limits.queueLimit,
+      connectTimeout: this.limits.connectTimeoutMs,
+      drainTimeout: this.limits.drainTimeoutMs,
+      maxClientsIdLength: this.limits.maxClientIdLength,
+      maxTopicLevels: this.limits.maxTopicLevels,
+      heartbeatInterval: 60_000, // 1 minute (aedes' $SYS heartbeat)
+      preConnect: (client, packet, cb) => cb(this.preConnect(packet), true),
+      authenticate: (client, username, password, cb) => {
+        this.authenticate(client, username, password).then(
+          (err) => (err ? cb(err, false) : cb(null, true)),
+          (e: unknown) => cb(authError(3, String(e)), false),
+        );
+      },
+      authorizePublish: (client, packet, cb) => {
+        this.authorizePublish(client, packet).then(
+          () => cb(null),
+          (e: unknown) => cb(e instanceof Error ? e : new Error(String(e))),
+        );
+      },
+      authorizeSubscribe: (client, sub, cb) => cb(null, this.authorizeSubscribe(client, sub)),
+      authorizeForward: (_client, packet) => (this.refusedPayloads.has(packet.payload as Buffer) ? null : packet),
+    };
+    const aedes = await Aedes.createBroker(opts);
+    this.aedes = aedes;
+    aedes.on('client', (client: Client) => {
+      const id = this.deviceOf.get(client);
+      if (id) this.ctx.onConnect(id);
+    });
+    aedes.on('clientDisconnect', (client: Client) => {
+      const id = this.deviceOf.get(client);
+      this.loggedRefusals.delete(client.id);
+      if (!id) return;
+      const set = this.clientsOf.get(id);
+      set?.delete(client);
+      if (!set || set.size === 0) {
+        this.clientsOf.delete(id);
+        this.ctx.onDisconnect(id);
+      }
+    });
+    aedes.on('clientError', (client: Client, err: Error) => {
+      this.ctx.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error');
+    });
+    aedes.on('connectionError', (_client: Client, err: Error) => {
+      this.ctx.log.debug({ err: err.message }, 'mqtt connection error');
+    });
+    // TCP_NODELAY on the broker's sockets: without it a QoS 1 round trip waits ~40 ms on
+    // Nagle plus the peer's delayed ACK (facts.md).
+    const server = createServer({ noDelay: true }, (socket) => aedes.handle(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address();
+    return typeof addr === 'object' && addr ? addr.port : port;
+  }
+
+  /** Publishes from the hub itself (in-process, not through a socket). */
+  publish(topic: string, payload: unknown, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
+    const aedes = this.aedes;
+    if (!aedes) return Promise.reject(new Error('broker not started'));
+    return new Promise((resolve, reject) => {
+      aedes.publish(
+        {
+          cmd: 'publish',
+          topic,
+          payload: Buffer.from(JSON.stringify(payload)),
+          qos: opts.qos ?? 1,
+          retain: opts.retain ?? false,
+          dup: false,
+        },
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
+  }
+
+  /** Disconnects a device (e.g. after its token was rotated). */
+  kick(deviceId: string): void {
+    for (const c of this.clientsOf.get(deviceId) ?? []) c.close();
+  }
+
+  connectedDevices(): string[] {
+    return [...this.clientsOf.keys()];
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    const aedes = this.aedes;
+    this.server = null;
+    this.aedes = null;
+    if (aedes) {
+      for (const set of this.clientsOf.values()) for (const c of set) c.close();
+      this.clientsOf.clear();
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    }
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private refuse(what: 'connect' | 'publish' | 'subscribe', clientId: string, detail: Record<string, unknown>, reason: string): void {
+    this.ctx.metrics.mqttRefused.inc({ what });
+    const seen = this.loggedRefusals.get(clientId) ?? new Set<string>();
+    const key = `${what}:${reason}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    this.loggedRefusals.set(clientId, seen);
+    this.ctx.log.warn({ clientId, what, reason, ...detail }, `mqtt ${what} refused`);
+  }
+
+  private preConnect(packet: { clientId?: string; clean?: boolean; username?: string; will?: { topic?: string; qos?: number } }): Error | null {
+    const clientId = packet.clientId ?? '';
+    // MQTT 3.1.1 [3.1.3-8]: an empty client id needs clean session; aedes does not check it.
+    if (clientId === '' && packet.clean === false) return this.connectRefusal(clientId, 'empty client id without clean session', 2);
+    if (hasForbiddenChars(clientId)) return this.connectRefusal(clientId, 'control characters in client id', 2);
+    const will = packet.will;
+    if (will) {
+      const user = packet.username ?? '';
+      if (will.topic !== `${topicPrefix(this.ctx.site, user)}status`) return this.connectRefusal(clientId, 'will topic is not the device status topic', 5);
+      if ((will.qos ?? 0) > 1) return this.connectRefusal(clientId, 'will QoS above 1', 5);
+    }
+    return null;
+  }
+
+  private connectRefusal(clientId: string, reason: string, code: number): AuthError {
+    this.refuse('connect', clientId || '(empty)', {}, reason);
+    return authError(code, reason);
+  }
+
+  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthError | null> {
+    const id = username ?? '';
+    if (!id || hasForbiddenChars(id) || !this.ctx.isDevice(id)) {
+      this.refuse('connect', client.id, { username: id }, 'unknown device');
+      return authError(4, 'bad user name or password');
+    }
+    const ok = password !== undefined && (await this.ctx.verifyToken(id, password.toString('utf8')));
+    if (!ok) {
+      this.refuse('connect', client.id, { username: id }, 'wrong token');
+      return authError(4, 'bad user name or password');
+    }
+    this.deviceOf.set(client, id);
+    const set = this.clientsOf.get(id) ?? new Set<Client>();
+    set.add(client);
+    this.clientsOf.set(id, set);
+    return null;
+  }
+
+  private async authorizePublish(client: Client | null, packet: PublishPacket): Promise<void> {
+    if (client === null) {
+      // A will published after a restart by aedes itself (its persistence is in memory, so
+      // this does not happen in practice); only trust it when it is a status topic.
+      return;
+    }
+    const deviceId = this.deviceOf.get(client);
+    const payload = packet.payload as Buffer;
+    const drop = (reason: string, counter: 'refused' | 'rejected'): void => {
+      // Acknowledged but neither forwarded nor retained, as Mosquitto does for ACL denials
+      // under MQTT 3.1.1 (which has no negative PUBACK).
+      this.refusedPayloads.add(payload);
+      packet.retain = false;
+      if (counter === 'refused') this.refuse('publish', client.id, { topic: packet.topic }, reason);
+      else {
+        this.ctx.metrics.mqttRejected.inc({ reason: reason.split(':')[0] ?? reason });
+        this.ctx.log.warn({ deviceId, topic: packet.topic, reason }, 'device message rejected');
+      }
+    };
+    if (!deviceId) return drop('not authenticated', 'refused');
+    if (hasForbiddenChars(packet.topic)) return drop('control characters in topic', 'refused');
+    const acl = checkPublish(this.ctx.site, deviceId, packet.topic);
+    if (!acl.allow) return drop(acl.reason, 'refused');
+    if (payload.length > this.limits.maxPayloadBytes) return drop(`too-large: ${payload.length} bytes > ${this.limits.maxPayloadBytes}`, 'rejected');
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch {
+      return drop('not-json: payload is not valid JSON', 'rejected');
+    }
+    const outcome = await this.ctx.onMessage({
+      deviceId,
+      subtopic: acl.subtopic,
+      topic: packet.topic,
+      payload: body,
+      qos: packet.qos,
+      retain: packet.retain,
+    });
+    if (!outcome.accepted) return drop(`bad-shape: ${outcome.reason}`, 'rejected');
+    this.ctx.metrics.mqttMessages.inc({ subtopic: acl.subtopic });
+  }
+
+  private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
+    const deviceId = this.deviceOf.get(client);
+    if (deviceId && !hasForbiddenChars(sub.topic) && checkSubscribe(this.ctx.site, deviceId, sub.topic)) {
+      return sub.qos > 1 ? { ...sub, qos: 1 } : sub;
+    }
+    this.refuse('subscribe', client.id, { filter: sub.topic }, 'outside the device ACL');
+    return null;
+  }
+}

@@ -1,0 +1,240 @@
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { DEMO_FACILITY, formatConfigError, loadFacility } from '../config/load.js';
+import type { Facility } from '../config/schema.js';
+import { systemClock } from './clock.js';
+import { createLogger, silentLogger } from './log.js';
+import { Store } from './store/store.js';
+import { verifyChain } from './store/events.js';
+import { DeviceTokens } from './broker/tokens.js';
+import { createHub } from './compose.js';
+import { ensureSimulatorTokens, readSimulatorTokens } from '../simulators/tokens.js';
+import { startSimulators, stopSimulators, simulatedDevices } from '../simulators/run.js';
+
+const USAGE = `facility-hub — on-site control hub of a bid-evaluation area
+
+Usage:
+  facility-hub start [--config FILE] [--data-dir DIR] [--http-port N] [--mqtt-port N]
+                     [--simulators all|none|ID,ID...] [--no-simulators]
+  facility-hub simulate [--config FILE] [--mqtt-url URL] [--only ID,ID...] [--data-dir DIR]
+  facility-hub config check FILE
+  facility-hub device token DEVICE_ID [--config FILE] [--data-dir DIR]
+  facility-hub audit verify [--data-dir DIR]
+
+Defaults: the demo facility, ./data, HTTP 8080, MQTT 1883, all simulators on.
+Environment: FH_ADMIN_PASSWORD (first start: the admin password), FH_LOG_LEVEL.`;
+
+type Out = { out: (s: string) => void; err: (s: string) => void };
+const stdio: Out = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) };
+
+function loadOrReport(file: string, io: Out): Facility | null {
+  const r = loadFacility(file);
+  if (r.ok) return r.facility;
+  io.err(`${file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}:`);
+  for (const e of r.errors) io.err(`  ${formatConfigError(e)}`);
+  return null;
+}
+
+function port(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${name}: found "${value}", expected a port number 0..65535`);
+  return n;
+}
+
+async function start(args: string[], io: Out): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', default: DEMO_FACILITY },
+      'data-dir': { type: 'string', default: './data' },
+      'http-port': { type: 'string' },
+      'mqtt-port': { type: 'string' },
+      'http-host': { type: 'string', default: '0.0.0.0' },
+      'mqtt-host': { type: 'string', default: '0.0.0.0' },
+      simulators: { type: 'string', default: 'all' },
+      'no-simulators': { type: 'boolean', default: false },
+    },
+    allowPositionals: false,
+  });
+  const facility = loadOrReport(values.config, io);
+  if (!facility) return 2;
+  const httpPort = port(values['http-port'], 8080, 'http-port');
+  const mqttPort = port(values['mqtt-port'], 1883, 'mqtt-port');
+  const simulators = values['no-simulators'] ? 'none' : values.simulators;
+  const log = createLogger();
+  const abort = new AbortController();
+  let stopping: Promise<void> | null = null;
+  const hub = createHub({
+    facility,
+    dataDir: resolve(values['data-dir']),
+    httpPort,
+    mqttPort,
+    httpHost: values['http-host'],
+    mqttHost: values['mqtt-host'],
+    log,
+    clock: systemClock,
+    ...(process.env.FH_ADMIN_PASSWORD ? { adminPassword: process.env.FH_ADMIN_PASSWORD } : {}),
+    onGeneratedAdminPassword: (pw) => io.err(`First start: created user "admin" with password ${pw} (shown once; set FH_ADMIN_PASSWORD to choose it).`),
+    signal: abort.signal,
+  });
+  let sims: Awaited<ReturnType<typeof startSimulators>> = [];
+  const done = new Promise<void>((resolveDone) => {
+    const onSignal = (sig: string): void => {
+      if (stopping) return;
+      abort.abort();
+      stopping = (async () => {
+        await stopSimulators(sims);
+        await hub.stop(sig);
+      })().finally(resolveDone);
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  });
+  try {
+    await hub.start();
+  } catch (err) {
+    if (abort.signal.aborted) {
+      await done;
+      return 0;
+    }
+    log.fatal({ err }, 'hub failed to start');
+    await hub.stop('start failed');
+    return 1;
+  }
+  if (simulators !== 'none' && !abort.signal.aborted) {
+    const only = simulators === 'all' ? undefined : simulators.split(',').map((s) => s.trim()).filter(Boolean);
+    const devices = simulatedDevices(facility, only);
+    const tokens = await ensureSimulatorTokens(hub.dataDir, devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id), hub.tokens);
+    sims = await startSimulators({ facility, mqttUrl: `mqtt://127.0.0.1:${hub.mqttPort}`, tokens, ...(only ? { only } : {}), clock: systemClock, log: log.child({ module: 'simulators' }) });
+    log.info({ count: sims.length }, 'simulators running');
+  }
+  io.out(`facility-hub ready: http://127.0.0.1:${hub.httpPort}  mqtt://127.0.0.1:${hub.mqttPort}  (Ctrl-C stops)`);
+  await done;
+  return 0;
+}
+
+async function simulate(args: string[], io: Out): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', default: DEMO_FACILITY },
+      'mqtt-url': { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+      only: { type: 'string' },
+      'data-dir': { type: 'string', default: './data' },
+    },
+  });
+  const facility = loadOrReport(values.config, io);
+  if (!facility) return 2;
+  const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  const tokens = readSimulatorTokens(resolve(values['data-dir']));
+  const missing = simulatedDevices(facility, only).filter((d) => d.transport.type === 'mqtt' && !tokens[d.id]);
+  if (missing.length) {
+    io.err(`No token for ${missing.map((d) => d.id).join(', ')} in ${values['data-dir']}/simulator-tokens.json: run "facility-hub start" once with that data dir, or issue tokens with "facility-hub device token".`);
+    return 2;
+  }
+  const log = createLogger();
+  const sims = await startSimulators({ facility, mqttUrl: values['mqtt-url'], tokens, ...(only ? { only } : {}), clock: systemClock, log });
+  io.out(`${sims.length} simulator(s) running against ${values['mqtt-url']} (Ctrl-C stops)`);
+  await new Promise<void>((r) => {
+    process.once('SIGTERM', () => r());
+    process.once('SIGINT', () => r());
+  });
+  await stopSimulators(sims);
+  return 0;
+}
+
+function configCheck(args: string[], io: Out): number {
+  const file = args[0];
+  if (!file) {
+    io.err('usage: facility-hub config check FILE');
+    return 2;
+  }
+  const facility = loadOrReport(file, io);
+  if (!facility) return 1;
+  io.out(`${file}: ok (site ${facility.site.id}, ${facility.rooms.length} rooms, ${facility.devices.length} devices)`);
+  return 0;
+}
+
+function deviceToken(args: string[], io: Out): number {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { config: { type: 'string', default: DEMO_FACILITY }, 'data-dir': { type: 'string', default: './data' } },
+    allowPositionals: true,
+  });
+  const id = positionals[0];
+  if (!id) {
+    io.err('usage: facility-hub device token DEVICE_ID [--config FILE] [--data-dir DIR]');
+    return 2;
+  }
+  const facility = loadOrReport(values.config, io);
+  if (!facility) return 2;
+  const device = facility.devices.find((d) => d.id === id);
+  if (!device) {
+    io.err(`${values.config}: no device "${id}" (devices: ${facility.devices.map((d) => d.id).join(', ')})`);
+    return 1;
+  }
+  if (device.transport.type !== 'mqtt') {
+    io.err(`${id} is a ${device.transport.type} device: only MQTT devices use tokens`);
+    return 1;
+  }
+  const store = new Store({ dataDir: resolve(values['data-dir']), log: silentLogger() });
+  try {
+    const tokens = new DeviceTokens(store, systemClock);
+    const rotated = tokens.has(id);
+    const token = tokens.issue(id);
+    io.out(token);
+    io.err(`${rotated ? 'Rotated' : 'Issued'} the token of ${id}; it is shown once and stored only as a hash. Configure the device with username "${id}" and this password.`);
+  } finally {
+    store.close();
+  }
+  return 0;
+}
+
+function auditVerify(args: string[], io: Out): number {
+  const { values } = parseArgs({ args, options: { 'data-dir': { type: 'string', default: './data' } } });
+  const store = new Store({ dataDir: resolve(values['data-dir']), log: silentLogger() });
+  try {
+    const r = verifyChain(store);
+    if (r.ok) {
+      io.out(`ok: ${r.records} records, chain intact, head ${r.head}`);
+      return 0;
+    }
+    io.err(`TAMPERED: first bad record #${r.firstBad.seq}: ${r.firstBad.reason}`);
+    return 3;
+  } finally {
+    store.close();
+  }
+}
+
+export async function main(argv: string[], io: Out = stdio): Promise<number> {
+  const [cmd, sub, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'start':
+        return await start(argv.slice(1), io);
+      case 'simulate':
+        return await simulate(argv.slice(1), io);
+      case 'config':
+        if (sub === 'check') return configCheck(rest, io);
+        break;
+      case 'device':
+        if (sub === 'token') return deviceToken(rest, io);
+        break;
+      case 'audit':
+        if (sub === 'verify') return auditVerify(rest, io);
+        break;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return cmd === undefined ? 2 : 0;
+    }
+  } catch (err) {
+    io.err(`facility-hub: ${err instanceof Error ? err.message : String(err)}`);
+    return 2;
+  }
+  io.err(`facility-hub: unknown command "${argv.join(' ')}"\n\n${USAGE}`);
+  return 2;
+}

@@ -1,0 +1,291 @@
+import { randomBytes } from 'node:crypto';
+import { Bus } from './bus.js';
+import { systemClock, type Clock } from './clock.js';
+import type { HubEvents } from './events.js';
+import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { Store } from './store/store.js';
+import { EventLog } from './store/events.js';
+import { Users } from './users.js';
+import { DeviceTokens } from './broker/tokens.js';
+import { EmbeddedBroker, type BrokerLimits } from './broker/broker.js';
+import { Availability } from './availability.js';
+import { CommandLedger } from './commands.js';
+import { Ingest } from './ingest.js';
+import { buildApp } from './api/app.js';
+import type { Api, RoutePlugin } from './api/types.js';
+import type { Facility } from '../config/schema.js';
+import type { Device, DeviceContext } from '../devices/types.js';
+import type { MqttDriver } from '../devices/mqtt-device.js';
+import { KIND_FACTORIES } from '../devices/registry.js';
+
+export interface HubOptions {
+  facility: Facility;
+  dataDir: string;
+  httpPort: number;
+  mqttPort: number;
+  httpHost?: string;
+  mqttHost?: string;
+  clock?: Clock;
+  log?: Logger;
+  /** The first start of a data dir creates `admin` with this password, or a generated one. */
+  adminPassword?: string;
+  /** Told the generated admin password once (the CLI prints it). */
+  onGeneratedAdminPassword?: (password: string) => void;
+  brokerLimits?: Partial<BrokerLimits>;
+  commandDefaults?: { timeoutMs?: number; retries?: number };
+  /** Stops start-up between steps (SIGTERM during start). */
+  signal?: AbortSignal;
+}
+
+/** A hub feature (check-in, power, broadcast) wired in by the composition root. */
+export interface Feature {
+  name: string;
+  routes?: RoutePlugin;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The one composition root (style pattern 1): builds store, bus, broker, devices,
+ * features and the HTTP server, starts them in order and stops them in reverse.
+ */
+export class Hub {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics = new Metrics();
+  readonly facility: Facility;
+  readonly store: Store;
+  readonly events: EventLog;
+  readonly users: Users;
+  readonly tokens: DeviceTokens;
+  readonly bus: Bus<HubEvents>;
+  readonly availability: Availability;
+  readonly commands: CommandLedger;
+  readonly devices = new Map<string, Device>();
+  readonly broker: EmbeddedBroker;
+  readonly ingest: Ingest;
+  readonly features: Feature[] = [];
+  private app: Api | null = null;
+  private ready = false;
+  private stopped = false;
+  private readonly stops: { name: string; fn: () => Promise<void> | void }[] = [];
+  httpPort = 0;
+  mqttPort = 0;
+  readonly dataDir: string;
+
+  constructor(private readonly opts: HubOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? createLogger();
+    this.facility = opts.facility;
+    this.dataDir = opts.dataDir;
+    this.store = new Store({ dataDir: opts.dataDir, log: this.log.child({ module: 'store' }) });
+    this.events = new EventLog(this.store, () => this.clock.now());
+    this.users = new Users(this.store, this.clock);
+    this.tokens = new DeviceTokens(this.store, this.clock);
+    this.bus = new Bus<HubEvents>(this.log.child({ module: 'bus' }));
+    this.availability = new Availability({
+      facility: this.facility,
+      store: this.store,
+      events: this.events,
+      bus: this.bus,
+      clock: this.clock,
+      log: this.log.child({ module: 'devices' }),
+      metrics: this.metrics,
+      sessionsFor: (id) => this.sessionsFor(id),
+    });
+    this.commands = new CommandLedger({
+      store: this.store,
+      events: this.events,
+      clock: this.clock,
+      log: this.log.child({ module: 'commands' }),
+      metrics: this.metrics,
+      bus: this.bus,
+      defaults: {
+        timeoutMs: opts.commandDefaults?.timeoutMs ?? this.facility.policy.commands.timeoutMs,
+        retries: opts.commandDefaults?.retries ?? this.facility.policy.commands.retries,
+      },
+    });
+    this.ingest = new Ingest({ availability: this.availability, commands: this.commands, devices: this.devices, log: this.log.child({ module: 'ingest' }) });
+    const deviceIds = new Set(this.facility.devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id));
+    this.broker = new EmbeddedBroker({
+      site: this.facility.site.id,
+      log: this.log.child({ module: 'broker' }),
+      metrics: this.metrics,
+      isDevice: (id) => deviceIds.has(id),
+      verifyToken: (id, token) => this.tokens.verify(id, token),
+      onMessage: this.ingest.onMessage,
+      onConnect: (id) => this.availability.setLink(id, true, 'connected'),
+      onDisconnect: (id) => this.availability.setLink(id, false, 'disconnected'),
+      ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}),
+    });
+  }
+
+  /** Which evaluation sessions a device serves now; the sessions feature replaces this. */
+  sessionsFor: (deviceId: string) => string[] = () => [];
+
+  /** Every session running now (for facility-wide events such as power). */
+  runningSessions: () => string[] = () => [];
+
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  addFeature(feature: Feature): void {
+    this.features.push(feature);
+  }
+
+  /** The MQTT topic of the hub's own facility-wide state. */
+  hubTopic(name: string): string {
+    return `fh/${this.facility.site.id}/hub/${name}`;
+  }
+
+  publishHubState(name: string, payload: unknown): Promise<void> {
+    return this.broker.publish(this.hubTopic(name), payload, { qos: 1, retain: true });
+  }
+
+  deviceContext<T>(deviceId: string, driver: T): DeviceContext<T> {
+    const config = this.facility.devices.find((d) => d.id === deviceId);
+    if (!config) throw new Error(`unknown device ${deviceId}`);
+    return {
+      config,
+      facility: this.facility,
+      bus: this.bus,
+      log: this.log.child({ device: deviceId }),
+      clock: this.clock,
+      driver,
+      availability: this.availability,
+      events: this.events,
+      commands: this.commands,
+      metrics: this.metrics,
+      sessionsFor: (id) => this.sessionsFor(id),
+    };
+  }
+
+  async start(): Promise<void> {
+    const step = (name: string): void => {
+      if (this.opts.signal?.aborted) throw new Error(`start-up aborted before ${name}`);
+      this.log.debug({ step: name }, 'starting');
+    };
+    step('store');
+    this.stops.push({ name: 'store', fn: () => this.store.close() });
+    this.ensureAdmin();
+    await this.commands.abandonPending();
+    await this.events.append({ type: 'hub.started', actor: 'hub', data: { site: this.facility.site.id, devices: this.facility.devices.length } });
+
+    step('devices');
+    this.createDevices();
+
+    step('broker');
+    this.mqttPort = await this.broker.listen(this.opts.mqttPort, this.opts.mqttHost ?? '0.0.0.0');
+    this.stops.push({ name: 'broker', fn: () => this.broker.close() });
+    this.log.info({ port: this.mqttPort }, 'MQTT broker listening');
+
+    for (const device of this.devices.values()) {
+      step(`device ${device.id}`);
+      try {
+        await device.start();
+        this.stops.push({ name: `device ${device.id}`, fn: () => device.stop() });
+      } catch (err) {
+        // One device failing to start does not stop the others (style pattern 1).
+        this.log.error({ err, deviceId: device.id }, 'device failed to start');
+      }
+    }
+
+    for (const f of this.features) {
+      step(`feature ${f.name}`);
+      await f.start();
+      this.stops.push({ name: `feature ${f.name}`, fn: () => f.stop() });
+    }
+
+    step('http');
+    this.app = await buildApp({
+      facility: this.facility,
+      users: this.users,
+      availability: this.availability,
+      devices: this.devices,
+      events: this.events,
+      metrics: this.metrics,
+      log: this.log,
+      clock: this.clock,
+      isReady: () => this.ready,
+      routes: this.features.flatMap((f) => (f.routes ? [f.routes] : [])),
+    });
+    const app = this.app;
+    await app.listen({ port: this.opts.httpPort, host: this.opts.httpHost ?? '0.0.0.0' });
+    this.stops.push({ name: 'http', fn: () => app.close() });
+    const addr = app.server.address();
+    this.httpPort = typeof addr === 'object' && addr ? addr.port : this.opts.httpPort;
+    this.ready = true;
+    this.log.info({ http: this.httpPort, mqtt: this.mqttPort, site: this.facility.site.id }, 'hub ready');
+  }
+
+  /** The HTTP app, for tests that use inject. */
+  api(): Api {
+    if (!this.app) throw new Error('hub not started');
+    return this.app;
+  }
+
+  /** Stops what started, in reverse; safe to call twice and after a failed start. */
+  async stop(reason = 'stop'): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.ready = false;
+    this.log.info({ reason }, 'hub stopping');
+    try {
+      if (this.store.schemaVersion() > 0 && this.stops.some((s) => s.name === 'store')) {
+        await this.events.append({ type: 'hub.stopped', actor: 'hub', data: { reason } });
+      }
+    } catch (err) {
+      this.log.error({ err }, 'could not log the stop');
+    }
+    for (const s of this.stops.reverse()) {
+      try {
+        await s.fn();
+      } catch (err) {
+        this.log.error({ err, part: s.name }, 'stop step failed');
+      }
+    }
+    this.stops.length = 0;
+  }
+
+  private ensureAdmin(): void {
+    if (this.users.count() > 0) return;
+    const given = this.opts.adminPassword;
+    const password = given && given.length > 0 ? given : randomBytes(12).toString('base64url');
+    this.users.createSync('admin', 'admin', password, 'Administrator');
+    this.store.writeNow(() => this.events.appendInTx({ type: 'user.created', actor: 'hub', data: { username: 'admin', role: 'admin', passwordSource: given ? 'FH_ADMIN_PASSWORD' : 'generated' } }));
+    if (!given) this.opts.onGeneratedAdminPassword?.(password);
+  }
+
+  private createDevices(): void {
+    const mqttDriver: MqttDriver = {
+      publish: (deviceId, subtopic, payload) => this.broker.publish(`fh/${this.facility.site.id}/${deviceId}/${subtopic}`, payload, { qos: 1 }),
+    };
+    for (const config of this.facility.devices) {
+      const factory = KIND_FACTORIES[config.kind];
+      if (!factory) {
+        this.log.error({ deviceId: config.id, kind: config.kind }, 'no model for this device kind');
+        continue;
+      }
+      try {
+        const driver = this.driverFor(config.id, mqttDriver);
+        this.devices.set(config.id, factory(this.deviceContext(config.id, driver)));
+      } catch (err) {
+        this.log.error({ err, deviceId: config.id }, 'device could not be created');
+        this.availability.setLink(config.id, false, `not created: ${String(err)}`);
+      }
+    }
+  }
+
+  /** Drivers by transport; features add theirs through `driverFactories`. */
+  readonly driverFactories = new Map<string, (deviceId: string) => unknown>();
+
+  private driverFor(deviceId: string, mqtt: MqttDriver): unknown {
+    const config = this.facility.devices.find((d) => d.id === deviceId)!;
+    if (config.transport.type === 'mqtt') return mqtt;
+    const f = this.driverFactories.get(config.transport.type);
+    if (!f) throw new Error(`no driver for transport ${config.transport.type}`);
+    return f(deviceId);
+  }
+}

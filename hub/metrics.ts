@@ -1,0 +1,40 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The hub's Prometheus metrics, one registry per hub instance (no global registry, so
+ * tests can run several hubs in one process).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly devicesOnline: Gauge;
+  readonly devicesConfigured: Gauge;
+  readonly mqttMessages: Counter<'subtopic'>;
+  readonly mqttRejected: Counter<'reason'>;
+  readonly mqttRefused: Counter<'what'>;
+  readonly commandLatency: Histogram<'device_kind' | 'outcome'>;
+  readonly commands: Counter<'outcome'>;
+  readonly eventLogSize: Gauge;
+  readonly httpRejected: Counter<'code'>;
+  readonly driverFailures: Counter<'device' | 'kind'>;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'fh_process_' });
+    const r = [this.registry];
+    this.devicesOnline = new Gauge({ name: 'fh_devices_online', help: 'Configured devices currently available', registers: r });
+    this.devicesConfigured = new Gauge({ name: 'fh_devices_configured', help: 'Devices in the facility config', registers: r });
+    this.mqttMessages = new Counter({ name: 'fh_mqtt_messages_total', help: 'Device messages accepted, by topic', labelNames: ['subtopic'], registers: r });
+    this.mqttRejected = new Counter({ name: 'fh_mqtt_rejected_total', help: 'Device messages rejected (bad JSON, wrong shape, too large)', labelNames: ['reason'], registers: r });
+    this.mqttRefused = new Counter({ name: 'fh_mqtt_refused_total', help: 'Refused connects, publishes and subscribes', labelNames: ['what'], registers: r });
+    this.commandLatency = new Histogram({
+      name: 'fh_command_latency_seconds',
+      help: 'Hub to device command round trip (sent to ack)',
+      labelNames: ['device_kind', 'outcome'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: r,
+    });
+    this.commands = new Counter({ name: 'fh_commands_total', help: 'Commands by final outcome', labelNames: ['outcome'], registers: r });
+    this.eventLogSize = new Gauge({ name: 'fh_event_log_records', help: 'Records in the tamper-evident event log', registers: r });
+    this.httpRejected = new Counter({ name: 'fh_http_rejected_total', help: 'HTTP requests answered with an error, by code', labelNames: ['code'], registers: r });
+    this.driverFailures = new Counter({ name: 'fh_driver_failures_total', help: 'Failed driver requests', labelNames: ['device', 'kind'], registers: r });
+  }
+}

@@ -1,0 +1,78 @@
+import type { Facility, DeviceConfig } from '../config/schema.js';
+import type { Clock } from '../hub/clock.js';
+import type { Logger } from '../hub/log.js';
+import { SimulatedMqttDevice, type SimulatedDeviceOptions } from './mqtt-device.js';
+import { doorSimulator, firePanelSimulator, robotSimulator } from './kinds.js';
+import { gateSimulator } from './gate.js';
+
+export interface RunningSimulator {
+  deviceId: string;
+  stop(): Promise<void>;
+  /** The MQTT simulator object, for tests and the console's demo controls. */
+  mqtt?: SimulatedMqttDevice;
+}
+
+export interface SimulatorsOptions {
+  facility: Facility;
+  /** The hub's broker, e.g. mqtt://127.0.0.1:1883. */
+  mqttUrl: string;
+  tokens: Record<string, string>;
+  /** Only these device ids; all simulated devices when absent. */
+  only?: string[];
+  clock: Clock;
+  log: Logger;
+}
+
+type MqttBase = Omit<SimulatedDeviceOptions, 'deviceId' | 'initialState' | 'commands' | 'extraSubscriptions'>;
+type NonMqttStarter = (config: DeviceConfig, opts: SimulatorsOptions) => Promise<RunningSimulator>;
+
+const MQTT_SIMULATORS: Record<string, (config: DeviceConfig, base: MqttBase, opts: SimulatorsOptions) => SimulatedMqttDevice> = {
+  gate: (config, base, opts) => gateSimulator(config, base, opts.facility),
+  door: (config, base) => doorSimulator(config, base),
+  robot: (config, base) => robotSimulator(config, base),
+  'fire-panel': (config, base) => firePanelSimulator(config, base),
+};
+
+/** Simulators of devices on other transports (Modbus, serial), registered by their modules. */
+export const NON_MQTT_SIMULATORS = new Map<string, NonMqttStarter>();
+
+/** Which devices get a simulator: the config's `simulated` ones, narrowed by `only`. */
+export function simulatedDevices(facility: Facility, only?: string[]): DeviceConfig[] {
+  const wanted = only ? new Set(only) : null;
+  return facility.devices.filter((d) => (wanted ? wanted.has(d.id) : d.simulated));
+}
+
+/**
+ * Starts the simulators; one that fails is logged and the others go on, like real
+ * devices that come up in any order.
+ */
+export async function startSimulators(opts: SimulatorsOptions): Promise<RunningSimulator[]> {
+  const running: RunningSimulator[] = [];
+  for (const config of simulatedDevices(opts.facility, opts.only)) {
+    const log = opts.log.child({ simulator: config.id });
+    try {
+      if (config.transport.type === 'mqtt') {
+        const make = MQTT_SIMULATORS[config.kind];
+        const token = opts.tokens[config.id];
+        if (!make || !token) throw new Error(make ? 'no token for this device' : `no simulator for kind ${config.kind}`);
+        const sim = make(config, { url: opts.mqttUrl, site: opts.facility.site.id, token, clock: opts.clock, log, utcOffset: opts.facility.site.utcOffset }, opts);
+        await sim.start();
+        running.push({ deviceId: config.id, stop: () => sim.stop(), mqtt: sim });
+      } else {
+        const start = NON_MQTT_SIMULATORS.get(config.kind);
+        if (!start) throw new Error(`no simulator for kind ${config.kind}`);
+        running.push(await start(config, { ...opts, log }));
+      }
+      log.debug('simulator started');
+    } catch (err) {
+      log.error({ err }, 'simulator failed to start');
+    }
+  }
+  return running;
+}
+
+export async function stopSimulators(list: RunningSimulator[]): Promise<void> {
+  for (const s of [...list].reverse()) {
+    await s.stop().catch(() => undefined);
+  }
+}

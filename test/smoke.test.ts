@@ -1,0 +1,11 @@
+import t from 'tap';
+import { ManualClock } from '../hub/clock.js';
+
+t.test('manual clock fires timers in order', async (t) => {
+  const c = new ManualClock(0);
+  const seen: number[] = [];
+  c.setTimeout(() => seen.push(2), 20);
+  c.setTimeout(() => seen.push(1), 10);
+  c.advance(25);
+  t.same(seen, [1, 2]);
+});
