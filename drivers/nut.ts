@@ -1,0 +1,403 @@
+/**
+ * NutClient: a client of Network UPS Tools' upsd over its line-based TCP protocol
+ * (docs/net-protocol.txt in NUT). One request at a time on one connection; answers are
+ * Results, `ERR <code>` becomes a 'rejected' failure carrying the code.
+ */
+import net from 'node:net';
+import type { Clock, TimerHandle } from '../hub/clock.js';
+import type { Logger } from '../hub/log.js';
+import { fail, ok, type Result } from '../hub/result.js';
+
+export interface NutConfig {
+  host: string;
+  port?: number;
+  ups: string;
+  username?: string;
+  password?: string;
+  timeoutMs?: number;
+}
+
+export interface NutClientContext {
+  config: NutConfig;
+  clock: Clock;
+  log: Logger;
+  /** Backoff between connection attempts; tests shorten it. */
+  reconnect?: { initialMs?: number; maxMs?: number };
+}
+
+export const NUT_DEFAULTS = {
+  port: 3493, // IANA-registered port of upsd
+  timeoutMs: 2000, // per request and per connection attempt
+  reconnectInitialMs: 500,
+  reconnectMaxMs: 30_000, // 30 s
+  maxLineLength: 4096, // upsd lines are short; anything longer is garbage
+} as const;
+
+export interface UpsStatus {
+  online: boolean;
+  onBattery: boolean;
+  lowBattery: boolean;
+  replaceBattery: boolean;
+  forcedShutdown: boolean;
+  charging: boolean;
+  overload: boolean;
+  bypass: boolean;
+  tokens: string[];
+}
+
+/** Reads the space-separated `ups.status` flags (OL, OB, LB, RB, FSD, CHRG, DISCHRG, OVER, BYPASS, ...). */
+export function parseUpsStatus(status: string): UpsStatus {
+  const tokens = status.trim().split(/\s+/).filter((s) => s.length > 0);
+  const has = (flag: string): boolean => tokens.includes(flag);
+  return {
+    online: has('OL'),
+    onBattery: has('OB'),
+    lowBattery: has('LB'),
+    replaceBattery: has('RB'),
+    forcedShutdown: has('FSD'),
+    charging: has('CHRG'),
+    overload: has('OVER'),
+    bypass: has('BYPASS'),
+    tokens,
+  };
+}
+
+/**
+ * Splits one protocol line into words; a double-quoted word may contain spaces, and inside
+ * it a backslash escapes the next character (`\"`, `\\`). Returns null for an unterminated quote.
+ */
+export function splitNutLine(line: string): string[] | null {
+  const words: string[] = [];
+  let i = 0;
+  while (i < line.length) {
+    if (line[i] === ' ' || line[i] === '\t') {
+      i++;
+      continue;
+    }
+    let word = '';
+    if (line[i] === '"') {
+      i++;
+      let closed = false;
+      while (i < line.length) {
+        const c = line[i] ?? '';
+        if (c === '\\' && i + 1 < line.length) {
+          word += line[i + 1] ?? '';
+          i += 2;
+        } else if (c === '"') {
+          closed = true;
+          i++;
+          break;
+        } else {
+          word += c;
+          i++;
+        }
+      }
+      if (!closed) return null;
+    } else {
+      while (i < line.length && line[i] !== ' ' && line[i] !== '\t') word += line[i++] ?? '';
+    }
+    words.push(word);
+  }
+  return words;
+}
+
+/** Quotes an argument when upsd would otherwise split or misread it. */
+export function quoteNutArg(arg: string): string {
+  return /^[^\s"\\]+$/.test(arg) ? arg : `"${arg.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/** Consumes answer lines of one request: null = need more lines, otherwise the outcome. */
+type Collector<T> = (words: string[], raw: string) => Result<T> | null;
+
+interface Pending {
+  collect: Collector<unknown>;
+  finish: (r: Result<unknown>) => void;
+}
+
+type StateListener = (connected: boolean) => void;
+
+export class NutClient {
+  private readonly config: NutConfig;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly port: number;
+  private readonly timeoutMs: number;
+  private readonly backoffInitialMs: number;
+  private readonly backoffMaxMs: number;
+
+  private socket: net.Socket | null = null;
+  private connected = false;
+  private wanted = false;
+  private connecting: Promise<Result<void>> | null = null;
+  private backoffMs: number;
+  private retryTimer: TimerHandle | null = null;
+  private tail: Promise<unknown> = Promise.resolve();
+  private pending: Pending | null = null;
+  private buffer = '';
+  private failureStreak = 0;
+  private readonly listeners = new Set<StateListener>();
+
+  constructor(ctx: NutClientContext) {
+    this.config = ctx.config;
+    this.clock = ctx.clock;
+    this.port = ctx.config.port ?? NUT_DEFAULTS.port;
+    this.log = ctx.log.child({ nut: `${ctx.config.ups}@${ctx.config.host}:${this.port}` });
+    this.timeoutMs = ctx.config.timeoutMs ?? NUT_DEFAULTS.timeoutMs;
+    this.backoffInitialMs = ctx.reconnect?.initialMs ?? NUT_DEFAULTS.reconnectInitialMs;
+    this.backoffMaxMs = ctx.reconnect?.maxMs ?? NUT_DEFAULTS.reconnectMaxMs;
+    this.backoffMs = this.backoffInitialMs;
+  }
+
+  /** Connects (and logs in when configured); on failure keeps retrying in the background. */
+  connect(): Promise<Result<void>> {
+    this.wanted = true;
+    if (this.connected) return Promise.resolve(ok(undefined));
+    this.retryTimer?.cancel();
+    this.retryTimer = null;
+    return this.attempt();
+  }
+
+  async close(): Promise<void> {
+    this.wanted = false;
+    this.retryTimer?.cancel();
+    this.retryTimer = null;
+    if (this.connecting) await this.connecting;
+    this.teardown(fail('disconnected', 'client closed'));
+    await this.tail;
+  }
+
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  onStateChange(listener: StateListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** `LIST VAR <ups>`: every variable the UPS driver publishes. */
+  listVars(): Promise<Result<Record<string, string>>> {
+    const ups = this.config.ups;
+    const vars: Record<string, string> = {};
+    let begun = false;
+    return this.request(`LIST VAR ${quoteNutArg(ups)}`, (w, raw) => {
+      if (w[0] === 'ERR') return rejected(w);
+      if (!begun) {
+        if (w[0] === 'BEGIN' && w[1] === 'LIST' && w[2] === 'VAR' && w[3] === ups) {
+          begun = true;
+          return null;
+        }
+        return fail('protocol', `unexpected answer to LIST VAR: ${raw}`);
+      }
+      if (w[0] === 'VAR' && w[1] === ups && w.length === 4) {
+        vars[w[2] ?? ''] = w[3] ?? '';
+        return null;
+      }
+      if (w[0] === 'END' && w[1] === 'LIST' && w[2] === 'VAR' && w[3] === ups) return ok(vars);
+      return fail('protocol', `unexpected line in LIST VAR: ${raw}`);
+    });
+  }
+
+  /** `GET VAR <ups> <name>`: one variable. */
+  getVar(name: string): Promise<Result<string>> {
+    const ups = this.config.ups;
+    if (!/^[\w.-]+$/.test(name)) return Promise.resolve(fail('invalid-argument', `not a NUT variable name: ${name}`));
+    return this.request(`GET VAR ${quoteNutArg(ups)} ${name}`, (w, raw) => {
+      if (w[0] === 'ERR') return rejected(w);
+      if (w[0] === 'VAR' && w[1] === ups && w[2] === name && w.length === 4) return ok(w[3] ?? '');
+      return fail('protocol', `unexpected answer to GET VAR: ${raw}`);
+    });
+  }
+
+  private request<T>(command: string, collect: Collector<T>): Promise<Result<T>> {
+    const run = async (): Promise<Result<T>> => {
+      if (!this.connected) return fail('disconnected', 'not connected to upsd');
+      const outcome = await this.exchange(command, collect);
+      this.account(command, outcome);
+      return outcome;
+    };
+    const result = this.tail.then(run);
+    this.tail = result;
+    return result;
+  }
+
+  /** Writes one command and collects its answer; a timeout leaves the stream unusable, so it reconnects. */
+  private exchange<T>(command: string, collect: Collector<T>): Promise<Result<T>> {
+    const socket = this.socket;
+    if (!socket) return Promise.resolve(fail('disconnected', 'not connected to upsd'));
+    return new Promise<Result<T>>((resolve) => {
+      const timer = setTimeout(() => {
+        finish(fail('timeout', `no answer from upsd within ${this.timeoutMs} ms`));
+        this.drop(socket, 'request timed out');
+      }, this.timeoutMs);
+      const finish = (r: Result<unknown>): void => {
+        clearTimeout(timer);
+        if (this.pending === entry) this.pending = null;
+        resolve(r as Result<T>);
+      };
+      const entry: Pending = { collect, finish };
+      this.pending = entry;
+      socket.write(`${command}\n`);
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+      const raw = this.buffer.slice(0, nl).replace(/\r$/, '');
+      this.buffer = this.buffer.slice(nl + 1);
+      this.onLine(raw);
+    }
+    if (this.buffer.length > NUT_DEFAULTS.maxLineLength && this.socket) {
+      this.pending?.finish(fail('protocol', 'line too long'));
+      this.drop(this.socket, 'line too long');
+    }
+  }
+
+  private onLine(raw: string): void {
+    const pending = this.pending;
+    if (!pending) {
+      this.log.debug({ line: raw }, 'unsolicited line from upsd ignored');
+      return;
+    }
+    const words = splitNutLine(raw);
+    const outcome = words ? pending.collect(words, raw) : fail('protocol', `unterminated quote: ${raw}`);
+    if (outcome) pending.finish(outcome);
+  }
+
+  private attempt(): Promise<Result<void>> {
+    if (this.connecting) return this.connecting;
+    this.connecting = this.open().then((r) => {
+      this.connecting = null;
+      if (!r.ok) {
+        this.failed({ error: r.error }, 'upsd connect failed');
+        this.scheduleRetry();
+      }
+      return r;
+    });
+    return this.connecting;
+  }
+
+  private async open(): Promise<Result<void>> {
+    const socket = await new Promise<net.Socket | Result<void>>((resolve) => {
+      const s = net.createConnection({ host: this.config.host, port: this.port });
+      s.setNoDelay(true);
+      s.setTimeout(this.timeoutMs);
+      const onError = (err: Error): void => {
+        s.destroy();
+        resolve(fail('disconnected', err.message));
+      };
+      s.once('error', onError);
+      s.once('timeout', () => onError(new Error(`connect timed out after ${this.timeoutMs} ms`)));
+      s.once('connect', () => {
+        s.off('error', onError);
+        s.removeAllListeners('timeout');
+        s.setTimeout(0);
+        resolve(s);
+      });
+    });
+    if (!(socket instanceof net.Socket)) return socket;
+    // Errors always end in 'close', which is where the loss is handled.
+    socket.on('error', (err) => this.log.debug({ err }, 'upsd socket error'));
+    socket.on('close', () => this.drop(socket, 'connection closed'));
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket = socket;
+    this.buffer = '';
+    if (!this.wanted) {
+      this.teardown(fail('disconnected', 'client closed'));
+      return fail('disconnected', 'client closed');
+    }
+    const login = await this.login();
+    if (!login.ok) {
+      this.teardown(login);
+      return login;
+    }
+    this.backoffMs = this.backoffInitialMs;
+    this.recovered();
+    this.log.info('connected to upsd');
+    this.setConnected(true);
+    return ok(undefined);
+  }
+
+  private async login(): Promise<Result<void>> {
+    const { username, password } = this.config;
+    const expectOk: Collector<void> = (w, raw) =>
+      w[0] === 'OK' ? ok(undefined) : w[0] === 'ERR' ? rejected(w) : fail('protocol', `unexpected answer: ${raw}`);
+    if (username !== undefined) {
+      const r = await this.exchange(`USERNAME ${quoteNutArg(username)}`, expectOk);
+      if (!r.ok) return r;
+    }
+    if (password !== undefined) {
+      const r = await this.exchange(`PASSWORD ${quoteNutArg(password)}`, expectOk);
+      if (!r.ok) return r;
+    }
+    return ok(undefined);
+  }
+
+  private drop(socket: net.Socket, why: string): void {
+    if (socket !== this.socket) return;
+    const wasConnected = this.connected;
+    this.teardown(fail('disconnected', why));
+    if (wasConnected) {
+      this.failed({ reason: why }, 'upsd connection lost');
+      this.scheduleRetry();
+    }
+  }
+
+  private teardown(reason: Result<never>): void {
+    const socket = this.socket;
+    this.socket = null;
+    this.pending?.finish(reason);
+    this.pending = null;
+    socket?.destroy();
+    this.setConnected(false);
+  }
+
+  private account(command: string, outcome: Result<unknown>): void {
+    if (outcome.ok) this.recovered();
+    // 'rejected' is upsd answering: the link works, the question was wrong.
+    else if (outcome.error.kind === 'rejected') this.log.debug({ command: command.split(' ')[0], error: outcome.error }, 'upsd refused');
+    else this.failed({ command: command.split(' ')[0], error: outcome.error }, 'upsd request failed');
+  }
+
+  private failed(details: object, msg: string): void {
+    this.failureStreak++;
+    if (this.failureStreak === 1) this.log.error(details, msg);
+    else this.log.debug({ ...details, streak: this.failureStreak }, msg);
+  }
+
+  private recovered(): void {
+    if (this.failureStreak > 0) this.log.info({ failures: this.failureStreak }, 'upsd link recovered');
+    this.failureStreak = 0;
+  }
+
+  private scheduleRetry(): void {
+    if (!this.wanted || this.retryTimer) return;
+    const wait = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.backoffMaxMs);
+    this.retryTimer = this.clock.setTimeout(() => {
+      this.retryTimer = null;
+      void this.attempt();
+    }, wait);
+  }
+
+  private setConnected(connected: boolean): void {
+    if (this.connected === connected) return;
+    this.connected = connected;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(connected);
+      } catch (err) {
+        this.log.error({ err }, 'nut state listener threw');
+      }
+    }
+  }
+}
+
+function rejected(words: string[]): Result<never> {
+  const code = words[1] ?? 'UNKNOWN';
+  return fail('rejected', code, code);
+}
