@@ -167,8 +167,8 @@ function semanticErrors(file: string, cfg: FacilityConfig): ConfigError[] {
     d.zones.forEach((z, j) => {
       if (!zoneIds.has(z)) err(`${at}/zones/${j}`, show(z), `a zone defined in /zones (${[...zoneIds].join(', ') || 'none'})`);
     });
-    const type = d.transport.type as TransportType;
-    const allowed = KIND_TRANSPORTS[d.kind as DeviceKind];
+    const type = d.transport.type;
+    const allowed = KIND_TRANSPORTS[d.kind];
     if (!allowed.includes(type)) err(`${at}/transport/type`, show(type), `a transport for a ${d.kind}: one of ${allowed.join(', ')}`);
     // One owner per physical line (style pattern 4): a serial path or a Modbus endpoint
     // belongs to one device, except a Modbus RTU multi-drop bus shared by distinct unit ids.

@@ -229,6 +229,179 @@ export const DeviceSchema = Type.Object(
   strict,
 );
 
+// --- broadcast: message catalogue, scheduled announcements, warning limits (hub/broadcast) ---
+const BroadcastMessage = Type.Object(
+  {
+    /** The controller's stored message number (FHPA/1 `PLAY msg=`), 1..9999. */
+    id: Type.Integer({ minimum: 1, maximum: 9999 }),
+    /** What the recording says (Chinese), shown on the console and logged; spoken by TTS if the controller lacks the recording. */
+    text: Type.String({ minLength: 1, maxLength: 300 }),
+  },
+  strict,
+);
+const BroadcastAnnouncement = Type.Object(
+  {
+    id: Id,
+    /** Exactly one of beforeEndMinutes, afterStartMinutes, cron. Minutes before a session's end ("30 minutes left"). */
+    beforeEndMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1440 })),
+    /** Minutes after a session's start (0 = at the start). */
+    afterStartMinutes: Type.Optional(Type.Integer({ minimum: 0, maximum: 1440 })),
+    /** A node-cron expression with 5 fields (minute resolution) in the site's local time, played to every session in progress. */
+    cron: Type.Optional(Type.String({ minLength: 9, maxLength: 100 })),
+    /** A message of the catalogue (messageId) or a TTS text; exactly one. */
+    messageId: Type.Optional(Type.Integer({ minimum: 1, maximum: 9999 })),
+    text: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
+    repeat: Type.Integer({ minimum: 1, maximum: 10, default: 1 }),
+  },
+  strict,
+);
+export const BroadcastSection = Type.Object(
+  {
+    messages: Type.Array(BroadcastMessage, { default: [] }),
+    announcements: Type.Array(BroadcastAnnouncement, { default: [] }),
+    /** Supervisor warnings per target (a session, a room or a seat): at most `max` in `windowSeconds`. */
+    rateLimit: Type.Object(
+      {
+        max: Type.Integer({ minimum: 1, maximum: 1000, default: 3 }),
+        windowSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }), // 1 minute
+      },
+      { ...strict, default: {} },
+    ),
+    /** How long a warning waits for an equal-priority activity (another warning, a live call) before 409. */
+    warningWaitMs: Type.Integer({ minimum: 0, maximum: 60000, default: 5000 }), // 5 s
+    /** How long a scheduled announcement waits for busy zones before it is skipped (and logged). */
+    announcementWaitSeconds: Type.Integer({ minimum: 0, maximum: 3600, default: 120 }), // 2 min
+    /** How long an emergency waits for another emergency on the same zones. */
+    emergencyWaitSeconds: Type.Integer({ minimum: 0, maximum: 3600, default: 60 }), // 1 min
+    /** A live call is hung up by the hub after this long (a forgotten open microphone). */
+    maxCallSeconds: Type.Integer({ minimum: 10, maximum: 14400, default: 600 }), // 10 min
+    /** Entries kept in memory for GET /api/broadcast (the console's played log). */
+    recentEntries: Type.Integer({ minimum: 10, maximum: 10000, default: 200 }),
+    emergency: Type.Object(
+      {
+        /** Played on every zone when a fire panel raises its alarm; absent = no automatic evacuation message. */
+        fireAlarmMessageId: Type.Optional(Type.Integer({ minimum: 1, maximum: 9999 })),
+        repeat: Type.Integer({ minimum: 1, maximum: 10, default: 3 }),
+      },
+      { ...strict, default: {} },
+    ),
+    /** The controller line: health polling and when the device counts as unavailable. */
+    controller: Type.Object(
+      {
+        /** STATUS poll while idle; 0 = off. */
+        pollSeconds: Type.Integer({ minimum: 0, maximum: 3600, default: 15 }), // 15 s
+        /** Consecutive unanswered requests before the device is unavailable. */
+        missesBeforeUnavailable: Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
+        reconnectMinMs: Type.Integer({ minimum: 10, maximum: 60000, default: 500 }), // 0.5 s
+        reconnectMaxMs: Type.Integer({ minimum: 10, maximum: 600000, default: 30000 }), // 30 s
+      },
+      { ...strict, default: {} },
+    ),
+  },
+  { ...strict, default: {} },
+);
+// --- end broadcast ---
+
+// --- power: UPS failover policy and playbook (hub/power, docs/power.md) ---
+export const POWER_STATES = ['mains-ok', 'on-battery', 'low-battery', 'critical'] as const;
+export const POWER_STAGES = ['announce', 'shed', 'runtime-check', 'shutdown-hosts', 'hub-shutdown', 'restore'] as const;
+export type PowerStateName = (typeof POWER_STATES)[number];
+export type PowerStageName = (typeof POWER_STAGES)[number];
+const PowerStateSchema = Type.Union(POWER_STATES.map((s) => Type.Literal(s)));
+const PowerStage = Type.Object(
+  {
+    stage: Type.Union(POWER_STAGES.map((s) => Type.Literal(s))),
+    /** The state that runs it; an outage that jumps to a worse state runs the milder states' stages first. */
+    at: PowerStateSchema,
+  },
+  strict,
+);
+const Threshold = (chargePct: number, runtimeS: number) =>
+  Type.Object(
+    {
+      /** At or below this battery charge, %. */
+      chargePct: Type.Number({ minimum: 0, maximum: 100, default: chargePct }),
+      /** At or below this runtime remaining, s. */
+      runtimeS: Type.Integer({ minimum: 0, maximum: 86400, default: runtimeS }),
+    },
+    { ...strict, default: {} },
+  );
+export const DEFAULT_POWER_PLAYBOOK = [
+  { stage: 'announce', at: 'on-battery' },
+  { stage: 'shed', at: 'on-battery' },
+  { stage: 'runtime-check', at: 'on-battery' },
+  { stage: 'announce', at: 'low-battery' },
+  { stage: 'shutdown-hosts', at: 'low-battery' },
+  { stage: 'hub-shutdown', at: 'critical' },
+  { stage: 'restore', at: 'mains-ok' },
+  { stage: 'announce', at: 'mains-ok' },
+] as const;
+export const PowerSection = Type.Object(
+  {
+    /** Mains must be gone this long before on-battery (0 = at once). */
+    rideThroughMs: Type.Integer({ minimum: 0, maximum: 600000, default: 0 }), // 0 s
+    /** Mains must be back this long before mains-ok (and the restore). */
+    mainsStableMs: Type.Integer({ minimum: 0, maximum: 3600000, default: 10000 }), // 10 s
+    /** On battery and at or below either → low-battery (the UPS's own low-battery flag also counts). */
+    lowBattery: Threshold(30, 600), // 30 %, 10 min
+    /** On battery and at or below either → critical (NUT's FSD also counts). */
+    critical: Threshold(10, 180), // 10 %, 3 min
+    /** The failover stages, run in this order within each state. */
+    playbook: Type.Array(PowerStage, { default: DEFAULT_POWER_PLAYBOOK.map((s) => ({ ...s })) }),
+    /** What the announce stage asks the broadcast system to play, per state. */
+    announce: Type.Object(
+      {
+        'on-battery': Type.String({ minLength: 1, maxLength: 300, default: '市电中断，系统由不间断电源供电，评标工作继续进行，请保持安静。' }),
+        'low-battery': Type.String({ minLength: 1, maxLength: 300, default: '不间断电源电量不足，请各位专家及时保存评标数据。' }),
+        critical: Type.String({ minLength: 1, maxLength: 300, default: '不间断电源电量即将耗尽，系统将有序关闭，请立即保存评标数据。' }),
+        'mains-ok': Type.String({ minLength: 1, maxLength: 300, default: '市电已恢复供电。' }),
+        /** A stored message number of the broadcast controller to play instead of the text, per state. */
+        messageIds: Type.Object(
+          {
+            'on-battery': Type.Optional(Type.Integer({ minimum: 1, maximum: 9999 })),
+            'low-battery': Type.Optional(Type.Integer({ minimum: 1, maximum: 9999 })),
+            critical: Type.Optional(Type.Integer({ minimum: 1, maximum: 9999 })),
+            'mains-ok': Type.Optional(Type.Integer({ minimum: 1, maximum: 9999 })),
+          },
+          { ...strict, default: {} },
+        ),
+      },
+      { ...strict, default: {} },
+    ),
+    shutdown: Type.Object(
+      {
+        /**
+         * MQTT devices told to shut down, in this order: each gets the command `cmd` and has
+         * `hostSyncMs` to acknowledge (like NUT's FSD and HOSTSYNC) before the next one.
+         */
+        hosts: Type.Array(
+          Type.Object(
+            {
+              device: Id,
+              cmd: Type.String({ pattern: '^[a-z][a-z0-9.-]{0,63}$', default: 'power.shutdown' }),
+            },
+            strict,
+          ),
+          { default: [] },
+        ),
+        hostSyncMs: Type.Integer({ minimum: 100, maximum: 600000, default: 15000 }), // 15 s, NUT's HOSTSYNC
+        /** The hub-shutdown stage stops the hub (store flushed and closed); false = only log it. */
+        stopHub: Type.Boolean({ default: true }),
+      },
+      { ...strict, default: {} },
+    ),
+    restore: Type.Object(
+      {
+        /** Wait between two restored loads (inrush), lowest restoreOrder first. */
+        staggerMs: Type.Integer({ minimum: 0, maximum: 600000, default: 5000 }), // 5 s
+      },
+      { ...strict, default: {} },
+    ),
+  },
+  { ...strict, default: {} },
+);
+// --- end power ---
+
 export const FacilitySchema = Type.Object(
   {
     version: Type.Literal(1),
@@ -278,6 +451,8 @@ export const FacilitySchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    broadcast: BroadcastSection,
+    power: PowerSection,
   },
   strict,
 );

@@ -22,7 +22,7 @@ export class Bus<E extends EventMap> {
   constructor(private readonly log: Logger) {}
 
   on<K extends keyof E & string>(owner: string, event: K, listener: Listener<E[K]>): () => void {
-    const reg: Registration = { owner, event, fn: listener as Listener<never> };
+    const reg: Registration = { owner, event, fn: listener };
     const list = this.byEvent.get(event) ?? [];
     list.push(reg);
     this.byEvent.set(event, list);

@@ -8,6 +8,8 @@ import { Store } from './store/store.js';
 import { verifyChain } from './store/events.js';
 import { DeviceTokens } from './broker/tokens.js';
 import { createHub } from './compose.js';
+import type { CheckInFeature } from './checkin/feature.js';
+import { seedDemo } from '../simulators/demo-seed.js';
 import { ensureSimulatorTokens, readSimulatorTokens } from '../simulators/tokens.js';
 import { startSimulators, stopSimulators, simulatedDevices } from '../simulators/run.js';
 
@@ -78,6 +80,7 @@ async function start(args: string[], io: Out): Promise<number> {
     onGeneratedAdminPassword: (pw) => io.err(`First start: created user "admin" with password ${pw} (shown once; set FH_ADMIN_PASSWORD to choose it).`),
     signal: abort.signal,
   });
+  const checkin = hub.features.find((f): f is CheckInFeature => f.name === 'checkin');
   let sims: Awaited<ReturnType<typeof startSimulators>> = [];
   const done = new Promise<void>((resolveDone) => {
     const onSignal = (sig: string): void => {
@@ -106,7 +109,20 @@ async function start(args: string[], io: Out): Promise<number> {
     const only = simulators === 'all' ? undefined : simulators.split(',').map((s) => s.trim()).filter(Boolean);
     const devices = simulatedDevices(facility, only);
     const tokens = await ensureSimulatorTokens(hub.dataDir, devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id), hub.tokens);
-    sims = await startSimulators({ facility, mqttUrl: `mqtt://127.0.0.1:${hub.mqttPort}`, tokens, ...(only ? { only } : {}), clock: systemClock, log: log.child({ module: 'simulators' }) });
+    const demo = resolve(values.config) === DEMO_FACILITY;
+    if (demo && checkin) {
+      const seeded = await seedDemo(hub, checkin.checkin());
+      if (seeded) log.info({ sessions: seeded }, 'demo sessions and rosters seeded');
+    }
+    sims = await startSimulators({
+      facility,
+      mqttUrl: `mqtt://127.0.0.1:${hub.mqttPort}`,
+      tokens,
+      ...(only ? { only } : {}),
+      ...(demo ? { arrivalsMs: 6000 } : {}),
+      clock: systemClock,
+      log: log.child({ module: 'simulators' }),
+    });
     log.info({ count: sims.length }, 'simulators running');
   }
   io.out(`facility-hub ready: http://127.0.0.1:${hub.httpPort}  mqtt://127.0.0.1:${hub.mqttPort}  (Ctrl-C stops)`);
@@ -134,7 +150,8 @@ async function simulate(args: string[], io: Out): Promise<number> {
     return 2;
   }
   const log = createLogger();
-  const sims = await startSimulators({ facility, mqttUrl: values['mqtt-url'], tokens, ...(only ? { only } : {}), clock: systemClock, log });
+  const demo = resolve(values.config) === DEMO_FACILITY;
+  const sims = await startSimulators({ facility, mqttUrl: values['mqtt-url'], tokens, ...(only ? { only } : {}), ...(demo ? { arrivalsMs: 6000 } : {}), clock: systemClock, log });
   io.out(`${sims.length} simulator(s) running against ${values['mqtt-url']} (Ctrl-C stops)`);
   await new Promise<void>((r) => {
     process.once('SIGTERM', () => r());

@@ -1,4 +1,5 @@
-import type { DeviceKind } from '../config/schema.js';
+import type { DeviceKind, PowerStateName, PowerStageName } from '../config/schema.js';
+import type { UpsStatus } from '../devices/ups-map.js';
 
 /** The hub's typed bus events: name → payload (style pattern 5). */
 export interface DeviceEventPayload {
@@ -17,7 +18,32 @@ export interface HubEvents {
   'alarm.cleared': { id: string; source: string };
   'session.status': { sessionId: string; from: string | null; to: string };
   'power.state': { from: string; to: string; snapshot: Record<string, unknown> };
+  // --- power (hub/power, devices/ups.ts, devices/relay.ts) ---
+  /** A UPS device's view after each poll (or GPIO edge): comm state and last valid reading. */
+  'ups.status': { deviceId: string; status: UpsStatus };
+  /** A relay output was written and read back (verified) or found not to follow. */
+  'relay.output': { deviceId: string; outputId: string; role: string; on: boolean; verified: boolean; issuer: string };
+  /** The power playbook asks the broadcast system to announce this (it listens; power does not depend on it). */
+  'power.announce': { messageId?: number; text: string; priority: 'emergency'; state: PowerStateName };
+  /** A failover stage started, finished or failed. */
+  'power.stage': { stage: PowerStageName; at: PowerStateName; status: 'running' | 'done' | 'failed' | 'skipped'; detail: string };
+  // --- end power ---
   'fire.alarm': { active: boolean; deviceId: string };
+  // --- broadcast (hub/broadcast, devices/broadcast.ts) ---
+  /** A broadcast zone went into fault (fault = the controller's description) or recovered (null). */
+  'broadcast.zone': { deviceId: string; zone: number; room: string | null; seat: number | null; fault: string | null };
+  /** Something was asked of the PA controller (a warning, a live call, an announcement, an emergency) and how it went. */
+  'broadcast.played': {
+    id: string;
+    source: 'warning' | 'call' | 'announcement' | 'emergency';
+    priority: 'scheduled' | 'warning' | 'emergency';
+    rooms: string[];
+    sessionIds: string[];
+    confirmed: boolean;
+    outcome: string;
+    actor: string;
+  };
+  // --- end broadcast ---
 }
 
 export type CommandOutcomeKind = 'acked' | 'failed' | 'timeout' | 'unavailable' | 'abandoned';

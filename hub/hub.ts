@@ -18,6 +18,7 @@ import type { Facility } from '../config/schema.js';
 import type { Device, DeviceContext } from '../devices/types.js';
 import type { MqttDriver } from '../devices/mqtt-device.js';
 import { KIND_FACTORIES } from '../devices/registry.js';
+import { Sessions } from './sessions/sessions.js';
 
 export interface HubOptions {
   facility: Facility;
@@ -66,6 +67,7 @@ export class Hub {
   readonly broker: EmbeddedBroker;
   readonly ingest: Ingest;
   readonly features: Feature[] = [];
+  readonly sessions: Sessions;
   private app: Api | null = null;
   private ready = false;
   private stopped = false;
@@ -106,6 +108,14 @@ export class Hub {
         retries: opts.commandDefaults?.retries ?? this.facility.policy.commands.retries,
       },
     });
+    this.sessions = new Sessions({
+      facility: this.facility,
+      store: this.store,
+      events: this.events,
+      bus: this.bus,
+      clock: this.clock,
+      log: this.log.child({ module: 'sessions' }),
+    });
     this.ingest = new Ingest({ availability: this.availability, commands: this.commands, devices: this.devices, log: this.log.child({ module: 'ingest' }) });
     const deviceIds = new Set(this.facility.devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id));
     this.broker = new EmbeddedBroker({
@@ -121,11 +131,15 @@ export class Hub {
     });
   }
 
-  /** Which evaluation sessions a device serves now; the sessions feature replaces this. */
-  sessionsFor: (deviceId: string) => string[] = () => [];
+  /** Which evaluation sessions a device serves now (by its rooms and zones). */
+  sessionsFor(deviceId: string): string[] {
+    return this.sessions.sessionsForDevice(deviceId);
+  }
 
-  /** Every session running now (for facility-wide events such as power). */
-  runningSessions: () => string[] = () => [];
+  /** Every session in check-in or in progress (for facility-wide events such as power). */
+  runningSessions(): string[] {
+    return this.sessions.active().map((s) => s.id);
+  }
 
   isReady(): boolean {
     return this.ready;
@@ -172,6 +186,10 @@ export class Hub {
     this.ensureAdmin();
     await this.commands.abandonPending();
     await this.events.append({ type: 'hub.started', actor: 'hub', data: { site: this.facility.site.id, devices: this.facility.devices.length } });
+
+    step('sessions');
+    await this.sessions.start();
+    this.stops.push({ name: 'sessions', fn: () => this.sessions.stop() });
 
     step('devices');
     this.createDevices();

@@ -1,16 +1,12 @@
 import type { Facility, DeviceConfig } from '../config/schema.js';
 import type { Clock } from '../hub/clock.js';
 import type { Logger } from '../hub/log.js';
-import { SimulatedMqttDevice, type SimulatedDeviceOptions } from './mqtt-device.js';
+import type { SimulatedMqttDevice, SimulatedDeviceOptions } from './mqtt-device.js';
+import { NON_MQTT_SIMULATORS, type RunningSimulator } from './register.js';
 import { doorSimulator, firePanelSimulator, robotSimulator } from './kinds.js';
-import { gateSimulator } from './gate.js';
+import { GateSimulator, gateSimulator } from './gate.js';
 
-export interface RunningSimulator {
-  deviceId: string;
-  stop(): Promise<void>;
-  /** The MQTT simulator object, for tests and the console's demo controls. */
-  mqtt?: SimulatedMqttDevice;
-}
+export type { RunningSimulator };
 
 export interface SimulatorsOptions {
   facility: Facility;
@@ -21,20 +17,19 @@ export interface SimulatorsOptions {
   only?: string[];
   clock: Clock;
   log: Logger;
+  /** Gates play a stream of arrivals every this many ms (the demo); off when absent. */
+  arrivalsMs?: number;
 }
 
 type MqttBase = Omit<SimulatedDeviceOptions, 'deviceId' | 'initialState' | 'commands' | 'extraSubscriptions'>;
-type NonMqttStarter = (config: DeviceConfig, opts: SimulatorsOptions) => Promise<RunningSimulator>;
 
 const MQTT_SIMULATORS: Record<string, (config: DeviceConfig, base: MqttBase, opts: SimulatorsOptions) => SimulatedMqttDevice> = {
-  gate: (config, base, opts) => gateSimulator(config, base, opts.facility),
+  gate: (config, base) => gateSimulator(config, base),
   door: (config, base) => doorSimulator(config, base),
   robot: (config, base) => robotSimulator(config, base),
   'fire-panel': (config, base) => firePanelSimulator(config, base),
 };
 
-/** Simulators of devices on other transports (Modbus, serial), registered by their modules. */
-export const NON_MQTT_SIMULATORS = new Map<string, NonMqttStarter>();
 
 /** Which devices get a simulator: the config's `simulated` ones, narrowed by `only`. */
 export function simulatedDevices(facility: Facility, only?: string[]): DeviceConfig[] {
@@ -57,11 +52,12 @@ export async function startSimulators(opts: SimulatorsOptions): Promise<RunningS
         if (!make || !token) throw new Error(make ? 'no token for this device' : `no simulator for kind ${config.kind}`);
         const sim = make(config, { url: opts.mqttUrl, site: opts.facility.site.id, token, clock: opts.clock, log, utcOffset: opts.facility.site.utcOffset }, opts);
         await sim.start();
-        running.push({ deviceId: config.id, stop: () => sim.stop(), mqtt: sim });
+        if (opts.arrivalsMs && sim instanceof GateSimulator) sim.startArrivals(opts.arrivalsMs, running.length * 3);
+        running.push({ deviceId: config.id, stop: () => sim.stop(), handle: sim });
       } else {
         const start = NON_MQTT_SIMULATORS.get(config.kind);
         if (!start) throw new Error(`no simulator for kind ${config.kind}`);
-        running.push(await start(config, { ...opts, log }));
+        running.push(await start(config, { facility: opts.facility, clock: opts.clock, log }));
       }
       log.debug('simulator started');
     } catch (err) {

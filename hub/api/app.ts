@@ -14,7 +14,7 @@ function validationMessage(err: FastifyError): { message: string; field: string 
   const v = err.validation?.[0];
   if (!v) return { message: err.message, field: '' };
   const ctx = err.validationContext ?? 'body';
-  const params = v.params as Record<string, unknown>;
+  const params = v.params;
   let path = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
   if (v.keyword === 'required' && typeof params.missingProperty === 'string') path = path ? `${path}.${params.missingProperty}` : params.missingProperty;
   if (v.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
@@ -54,11 +54,11 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
   app.setErrorHandler((err: FastifyError | HubError, request, reply) => {
     let e: HubError;
     if (err instanceof HubError) e = err;
-    else if ((err as FastifyError).validation) {
-      const v = validationMessage(err as FastifyError);
+    else if (err.validation) {
+      const v = validationMessage(err);
       e = new HubError('HUB_ERR_VALIDATION', [v.message], { field: v.field });
-    } else if ((err as FastifyError).statusCode === 415) e = new HubError('HUB_ERR_BAD_REQUEST', [], { reason: err.message });
-    else if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) e = new HubError('HUB_ERR_BAD_REQUEST', [], { reason: err.message });
+    } else if (err.statusCode === 415) e = new HubError('HUB_ERR_BAD_REQUEST', [], { reason: err.message });
+    else if (err.statusCode && err.statusCode < 500) e = new HubError('HUB_ERR_BAD_REQUEST', [], { reason: err.message });
     else {
       request.log.error({ err, url: request.url }, 'request failed');
       e = hubError('HUB_ERR_INTERNAL');

@@ -1,7 +1,7 @@
 /**
  * The per-device topic ACL of the contract, as pure functions:
  * a device publishes only under `fh/{site}/{deviceId}/` (never the hub's answer topics),
- * and subscribes only to its own `cmd` and `verify/result` plus `fh/{site}/hub/#`.
+ * and subscribes only to its own `cmd`, `verify/result` and `allow-list` plus `fh/{site}/hub/#`.
  */
 
 /** What a device may publish, by the topic's tail after `fh/{site}/{deviceId}/`. */
@@ -24,7 +24,8 @@ export function checkPublish(site: string, deviceId: string, topic: string): Pub
 
 export function checkSubscribe(site: string, deviceId: string, filter: string): boolean {
   const own = topicPrefix(site, deviceId);
-  if (filter === `${own}cmd` || filter === `${own}verify/result`) return true;
+  // `allow-list` extends the contract: a gate's retained offline allow-list (docs/contract.md).
+  if (filter === `${own}cmd` || filter === `${own}verify/result` || filter === `${own}allow-list`) return true;
   // Any filter that starts inside the hub's tree can only match topics in that tree.
   return filter.startsWith(`fh/${site}/hub/`);
 }

@@ -76,4 +76,63 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX commands_pending ON commands (status) WHERE status = 'pending';
     `,
   },
+  {
+    version: 2,
+    name: 'sessions and check-in',
+    sql: `
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        code TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        end INTEGER NOT NULL,
+        rooms TEXT NOT NULL,
+        opens_minutes INTEGER NOT NULL,
+        expected_experts INTEGER,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        closed_at INTEGER,
+        closed_by TEXT
+      );
+      CREATE TABLE roster (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        id_hash TEXT NOT NULL,
+        id_masked TEXT NOT NULL,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        PRIMARY KEY (session_id, id_hash)
+      );
+      CREATE INDEX roster_hash ON roster (id_hash);
+      CREATE TABLE checkins (
+        request_id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        id_hash TEXT NOT NULL,
+        gate_id TEXT NOT NULL,
+        room TEXT,
+        seat INTEGER,
+        status TEXT NOT NULL,
+        offline INTEGER NOT NULL DEFAULT 0,
+        granted_at INTEGER NOT NULL,
+        passed_at INTEGER,
+        left_at INTEGER
+      );
+      CREATE INDEX checkins_session ON checkins (session_id, status);
+      CREATE INDEX checkins_person ON checkins (id_hash, status);
+      CREATE TABLE allow_list (
+        gate_id TEXT NOT NULL,
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        gate_hash TEXT NOT NULL,
+        id_hash TEXT NOT NULL,
+        id_masked TEXT NOT NULL,
+        PRIMARY KEY (gate_id, session_id, gate_hash)
+      ) WITHOUT ROWID;
+      CREATE TABLE verify_decisions (
+        request_id TEXT PRIMARY KEY,
+        gate_id TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        decided_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

@@ -1,0 +1,445 @@
+import type { Bus } from '../bus.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import type { HubEvents } from '../events.js';
+import { maskName, type Logger } from '../log.js';
+import type { Actor, EventLog } from '../store/events.js';
+import type { Store } from '../store/store.js';
+import type { IngestOutcome } from '../broker/broker.js';
+import type { Facility } from '../../config/schema.js';
+import { HubError } from '../errors.js';
+import { checkIdNumber, maskIdNumber, type IdHasher } from '../privacy.js';
+import { formatTime, parseTime } from '../time.js';
+import type { Session, Sessions } from '../sessions/sessions.js';
+import { validateRoster, type RosterEntry, type RowError } from '../sessions/roster.js';
+import { drawSeat, cryptoRng, type HeldSeat, type Rng } from '../sessions/seating.js';
+import { message, type DenyReason } from './messages.js';
+import { parseVerify, type VerifyAnswer, type VerifyRequest } from './verify.js';
+
+export type CheckinStatus = 'granted' | 'inside' | 'left' | 'expired' | 'superseded';
+
+export interface Checkin {
+  requestId: string;
+  sessionId: string;
+  idMasked: string;
+  name: string;
+  role: string;
+  gateId: string;
+  room: string | null;
+  seat: number | null;
+  status: CheckinStatus;
+  offline: boolean;
+  grantedAt: number;
+  passedAt: number | null;
+  leftAt: number | null;
+}
+
+interface CheckinRow {
+  request_id: string;
+  session_id: string;
+  id_hash: string;
+  gate_id: string;
+  room: string | null;
+  seat: number | null;
+  status: CheckinStatus;
+  offline: number;
+  granted_at: number;
+  passed_at: number | null;
+  left_at: number | null;
+}
+
+export interface CheckInDeps {
+  facility: Facility;
+  store: Store;
+  events: EventLog;
+  sessions: Sessions;
+  hasher: IdHasher;
+  bus: Bus<HubEvents>;
+  clock: Clock;
+  log: Logger;
+  /** Publishes to one of a gate's topics (`verify/result`, `allow-list`). */
+  publish: (gateId: string, subtopic: 'verify/result' | 'allow-list', payload: unknown, retain: boolean) => Promise<void>;
+  rng?: Rng;
+}
+
+/** How far ahead a gate's offline allow-list reaches. */
+const ALLOW_LIST_HORIZON_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The check-in policy at the face + ID-card gates. A decision runs inside one store
+ * transaction (the seat is drawn there, so two gates deciding at once cannot take the
+ * same seat), and the answer is published only after that transaction is on disk.
+ */
+export class CheckIn {
+  private readonly rng: Rng;
+  private sweeper: TimerHandle | null = null;
+  private readonly gates: string[];
+  private readonly roomName: Map<string, string>;
+
+  constructor(private readonly deps: CheckInDeps) {
+    this.rng = deps.rng ?? cryptoRng;
+    this.gates = deps.facility.devices.filter((d) => d.kind === 'gate').map((d) => d.id);
+    this.roomName = new Map(deps.facility.rooms.map((r) => [r.id, r.name || r.id]));
+    deps.sessions.onClose((s, now) => {
+      // Inside the closing transaction: grants nobody used expire, the seats are released.
+      deps.store.db.prepare("UPDATE checkins SET status = 'expired' WHERE session_id = ? AND status = 'granted'").run(s.id);
+      deps.store.db.prepare("UPDATE checkins SET status = 'left', left_at = ? WHERE session_id = ? AND status = 'inside'").run(now, s.id);
+    });
+  }
+
+  private get policy() {
+    return this.deps.facility.policy.checkIn;
+  }
+
+  async start(): Promise<void> {
+    await this.expireStaleGrants();
+    this.sweeper = this.deps.clock.setInterval(() => {
+      this.expireStaleGrants().catch((err: unknown) => this.deps.log.error({ err }, 'grant sweep failed'));
+    }, 5_000);
+    await this.publishAllowLists();
+  }
+
+  stop(): void {
+    this.sweeper?.cancel();
+    this.sweeper = null;
+  }
+
+  // ---- roster ----
+
+  /** Validates upload rows; ID numbers become hashes and masks here and go no further. */
+  validateRoster(rows: unknown[]): { entries: RosterEntry[]; errors: RowError[] } {
+    return validateRoster(rows, this.deps.hasher, this.gates);
+  }
+
+  async replaceRoster(sessionId: string, entries: RosterEntry[], actor: Actor): Promise<{ count: number }> {
+    const { store, events, sessions } = this.deps;
+    const s = sessions.get(sessionId);
+    if (!s) throw new HubError('HUB_ERR_NOT_FOUND', [`session ${sessionId}`]);
+    if (s.status === 'closed') throw new HubError('HUB_ERR_CONFLICT', [`session ${s.code} is closed; its roster can no longer change`]);
+    const experts = entries.filter((e) => e.role !== 'observer').length;
+    const problem = sessions.rosterProblem(sessionId, experts);
+    if (problem) throw new HubError('HUB_ERR_UNPROCESSABLE', [`the seating rule cannot hold: ${problem}`], { rule: 'one expert of a session per room' });
+    const keep = new Set(entries.map((e) => e.idHash));
+    const checkedIn = store.db.prepare("SELECT DISTINCT id_hash FROM checkins WHERE session_id = ? AND status IN ('granted', 'inside', 'left')").all(sessionId) as { id_hash: string }[];
+    const dropped = checkedIn.filter((r) => !keep.has(r.id_hash));
+    if (dropped.length) throw new HubError('HUB_ERR_CONFLICT', [`${dropped.length} person(s) already checked in would be removed from the roster`]);
+    await store.write(() => {
+      store.db.prepare('DELETE FROM roster WHERE session_id = ?').run(sessionId);
+      store.db.prepare('DELETE FROM allow_list WHERE session_id = ?').run(sessionId);
+      const ins = store.db.prepare('INSERT INTO roster (session_id, id_hash, id_masked, name, role) VALUES (?, ?, ?, ?, ?)');
+      const allow = store.db.prepare('INSERT OR IGNORE INTO allow_list (gate_id, session_id, gate_hash, id_hash, id_masked) VALUES (?, ?, ?, ?, ?)');
+      for (const e of entries) {
+        ins.run(sessionId, e.idHash, e.idMasked, e.name, e.role);
+        if (e.role === 'observer') continue;
+        for (const g of e.gateHashes) allow.run(g.gateId, sessionId, g.gateHash, e.idHash, e.idMasked);
+      }
+      events.appendInTx({ type: 'session.roster', actor, sessionIds: [sessionId], data: { count: entries.length, experts, people: entries.map((e) => e.idMasked) } });
+    });
+    this.deps.log.info({ sessionId, count: entries.length }, 'roster replaced');
+    await this.publishAllowLists();
+    return { count: entries.length };
+  }
+
+  roster(sessionId: string): { idMasked: string; name: string; role: string }[] {
+    return (this.deps.store.db.prepare('SELECT id_masked, name, role FROM roster WHERE session_id = ? ORDER BY rowid').all(sessionId) as { id_masked: string; name: string; role: string }[]).map((r) => ({
+      idMasked: r.id_masked,
+      name: r.name,
+      role: r.role,
+    }));
+  }
+
+  checkins(sessionId: string): Checkin[] {
+    const rows = this.deps.store.db
+      .prepare('SELECT c.*, r.id_masked, r.name, r.role FROM checkins c LEFT JOIN roster r ON r.session_id = c.session_id AND r.id_hash = c.id_hash WHERE c.session_id = ? ORDER BY c.granted_at')
+      .all(sessionId) as (CheckinRow & { id_masked: string | null; name: string | null; role: string | null })[];
+    return rows.map((r) => ({
+      requestId: r.request_id,
+      sessionId: r.session_id,
+      idMasked: r.id_masked ?? '',
+      name: r.name ?? '',
+      role: r.role ?? '',
+      gateId: r.gate_id,
+      room: r.room,
+      seat: r.seat,
+      status: r.status,
+      offline: r.offline === 1,
+      grantedAt: r.granted_at,
+      passedAt: r.passed_at,
+      leftAt: r.left_at,
+    }));
+  }
+
+  // ---- the gate's verify request ----
+
+  /** Handles `fh/{site}/{gate}/verify`; the PUBACK follows once the answer is decided and durable. */
+  async onVerify(gateId: string, payload: unknown): Promise<IngestOutcome> {
+    const parsed = parseVerify(payload);
+    if (!parsed.ok) {
+      if (parsed.requestId) {
+        const answer: VerifyAnswer = { requestId: parsed.requestId, decision: 'deny', reason: 'bad-request', message: message(this.policy.language, 'bad-request') };
+        await this.deps.publish(gateId, 'verify/result', answer, false);
+      }
+      return { accepted: false, reason: parsed.reason };
+    }
+    const answer = await this.deps.store.write(() => this.decideInTx(gateId, parsed.request));
+    await this.deps.publish(gateId, 'verify/result', answer, false);
+    return { accepted: true };
+  }
+
+  private decideInTx(gateId: string, req: VerifyRequest): VerifyAnswer {
+    const { store, events, clock, hasher, log } = this.deps;
+    const now = clock.now();
+    const prior = store.db.prepare('SELECT gate_id, answer FROM verify_decisions WHERE request_id = ?').get(req.requestId) as { gate_id: string; answer: string } | undefined;
+    if (prior) {
+      // A repeated verify (the gate did not hear the answer): the same answer, decided once.
+      if (prior.gate_id === gateId) return JSON.parse(prior.answer) as VerifyAnswer;
+      return { requestId: req.requestId, decision: 'deny', reason: 'bad-request', message: message(this.policy.language, 'bad-request') };
+    }
+    const lang = this.policy.language;
+    const id = checkIdNumber(req.idNumber);
+    const idMasked = id.ok ? maskIdNumber(id.normalized) : 'invalid';
+    const deny = (reason: DenyReason, vars: Record<string, string> = {}, sessionId?: string): VerifyAnswer => {
+      const answer: VerifyAnswer = { requestId: req.requestId, decision: 'deny', reason, message: message(lang, reason, vars), ...(sessionId ? { sessionId } : {}) };
+      this.record(gateId, answer, now);
+      events.appendInTx({ type: 'checkin.denied', actor: `device:${gateId}`, deviceId: gateId, sessionIds: sessionId ? [sessionId] : [], data: { requestId: req.requestId, reason, idMasked, faceScore: req.faceScore, liveness: req.liveness } });
+      log.info({ gateId, requestId: req.requestId, reason, idMasked, name: maskName(req.name) }, 'check-in denied');
+      return answer;
+    };
+    if (!id.ok) return deny('invalid-id');
+    if (!req.liveness) return deny('liveness-failed');
+    const threshold = this.faceThreshold(gateId);
+    if (req.faceScore < threshold) return deny('face-mismatch');
+
+    const idHash = hasher.hash(id.normalized);
+    const served = new Set(this.deps.sessions.servedBy(gateId).map((s) => s.id));
+    const rostered = (store.db.prepare('SELECT session_id FROM roster WHERE id_hash = ?').all(idHash) as { session_id: string }[])
+      .map((r) => this.deps.sessions.get(r.session_id))
+      .filter((s): s is Session => s !== null && served.has(s.id));
+    if (rostered.length === 0) return deny('not-on-roster');
+    const open = rostered.filter((s) => s.status === 'check-in' || s.status === 'in-progress').sort((a, b) => a.start - b.start);
+    if (open.length === 0) {
+      const upcoming = rostered.filter((s) => s.status === 'scheduled').sort((a, b) => a.start - b.start)[0];
+      if (upcoming) return deny('outside-window', { opens: formatTime(upcoming.start - upcoming.opensMinutes * 60_000, this.deps.facility.site.utcOffset).slice(11, 16) }, upcoming.id);
+      return deny('session-closed', {}, rostered[0]!.id);
+    }
+
+    const mine = store.db.prepare("SELECT * FROM checkins WHERE id_hash = ? AND status IN ('granted', 'inside', 'left') ORDER BY granted_at").all(idHash) as CheckinRow[];
+    const openIds = new Set(open.map((s) => s.id));
+    const activeMine = mine.filter((c) => openIds.has(c.session_id) || c.status === 'inside');
+    // Anti-passback: whoever is inside (for any session) cannot enter again.
+    const inside = activeMine.find((c) => c.status === 'inside');
+    if (inside) return deny('already-inside', {}, inside.session_id);
+
+    // A grant not yet used (the person stepped back): the same seat again, the old grant superseded.
+    const pending = activeMine.find((c) => c.status === 'granted' && !this.isStale(c, now));
+    if (pending) {
+      store.db.prepare("UPDATE checkins SET status = 'superseded' WHERE request_id = ?").run(pending.request_id);
+      return this.grant(gateId, req, pending.session_id, idHash, idMasked, { room: pending.room!, seat: pending.seat! }, now, { supersedes: pending.request_id });
+    }
+
+    // The earliest open session this person has not entered yet (two sessions the same
+    // day: one after the other); only then a re-entry into one they left.
+    const entered = new Set(mine.map((c) => c.session_id));
+    const fresh = open.find((s) => !entered.has(s.id));
+    if (fresh) {
+      const seat = drawSeat(this.deps.sessions.roomSeats(), fresh.rooms, this.heldSeats(now), fresh.id, this.rng);
+      if (!seat) return deny('no-seat', {}, fresh.id);
+      const also = open.filter((s) => s.id !== fresh.id).map((s) => s.id);
+      return this.grant(gateId, req, fresh.id, idHash, idMasked, seat, now, also.length ? { alsoOnRosterOf: also } : {});
+    }
+    const left = activeMine.filter((c) => c.status === 'left').sort((a, b) => b.granted_at - a.granted_at)[0];
+    if (left && this.policy.allowReentry && left.room !== null && left.seat !== null) {
+      return this.grant(gateId, req, left.session_id, idHash, idMasked, { room: left.room, seat: left.seat }, now, { reentry: true });
+    }
+    return deny('reentry-not-allowed', {}, left?.session_id ?? open[0]!.id);
+  }
+
+  private grant(gateId: string, req: VerifyRequest, sessionId: string, idHash: string, idMasked: string, seat: { room: string; seat: number }, now: number, extra: Record<string, unknown>): VerifyAnswer {
+    const { store, events, log } = this.deps;
+    store.db
+      .prepare("INSERT INTO checkins (request_id, session_id, id_hash, gate_id, room, seat, status, granted_at) VALUES (?, ?, ?, ?, ?, ?, 'granted', ?)")
+      .run(req.requestId, sessionId, idHash, gateId, seat.room, seat.seat, now);
+    const answer: VerifyAnswer = {
+      requestId: req.requestId,
+      decision: 'grant',
+      reason: 'granted',
+      message: message(this.policy.language, 'granted', { room: this.roomName.get(seat.room) ?? seat.room, seat: seat.seat }),
+      sessionId,
+      room: seat.room,
+      seat: seat.seat,
+    };
+    this.record(gateId, answer, now);
+    events.appendInTx({ type: 'checkin.granted', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [sessionId], data: { requestId: req.requestId, idMasked, room: seat.room, seat: seat.seat, faceScore: req.faceScore, ...extra } });
+    log.info({ gateId, requestId: req.requestId, sessionId, room: seat.room, seat: seat.seat, idMasked, name: maskName(req.name) }, 'check-in granted');
+    return answer;
+  }
+
+  private record(gateId: string, answer: VerifyAnswer, now: number): void {
+    this.deps.store.db.prepare('INSERT INTO verify_decisions (request_id, gate_id, answer, decided_at) VALUES (?, ?, ?, ?)').run(answer.requestId, gateId, JSON.stringify(answer), now);
+  }
+
+  private faceThreshold(gateId: string): number {
+    const gate = this.deps.facility.devices.find((d) => d.id === gateId);
+    const own = (gate?.options as { faceThreshold?: number } | undefined)?.faceThreshold;
+    return own ?? this.policy.faceThreshold;
+  }
+
+  private isStale(c: CheckinRow, now: number): boolean {
+    return c.status === 'granted' && now - c.granted_at > this.policy.passageTimeoutSeconds * 1000;
+  }
+
+  /** Seats held by sessions that are not closed: granted (until the passage timeout), inside, or left (kept for the session). */
+  private heldSeats(now: number): HeldSeat[] {
+    const rows = this.deps.store.db
+      .prepare("SELECT c.session_id, c.room, c.seat, c.status, c.granted_at FROM checkins c JOIN sessions s ON s.id = c.session_id WHERE s.status != 'closed' AND c.status IN ('granted', 'inside', 'left') AND c.room IS NOT NULL")
+      .all() as { session_id: string; room: string; seat: number; status: CheckinStatus; granted_at: number }[];
+    return rows
+      .filter((r) => !(r.status === 'granted' && now - r.granted_at > this.policy.passageTimeoutSeconds * 1000))
+      .map((r) => ({ sessionId: r.session_id, room: r.room, seat: r.seat }));
+  }
+
+  // ---- gate events: passage, exit, offline passes ----
+
+  /** Handles a gate's `event`; returns null for event types this feature does not own. */
+  async onGateEvent(gateId: string, type: string, event: Record<string, unknown>): Promise<IngestOutcome | null> {
+    switch (type) {
+      case 'passed':
+        return this.onPassed(gateId, event);
+      case 'exit':
+        return this.onExit(gateId, event);
+      case 'offline-pass':
+        return this.onOfflinePass(gateId, event);
+      default:
+        return null;
+    }
+  }
+
+  private async onPassed(gateId: string, e: Record<string, unknown>): Promise<IngestOutcome> {
+    const { store, events, clock } = this.deps;
+    if (typeof e.requestId !== 'string') return { accepted: false, reason: 'passed needs the requestId of the grant' };
+    const requestId = e.requestId;
+    const at = e.ts !== undefined ? (parseTime(e.ts) ?? clock.now()) : clock.now();
+    return store.write((): IngestOutcome => {
+      const c = store.db.prepare('SELECT * FROM checkins WHERE request_id = ?').get(requestId) as CheckinRow | undefined;
+      if (!c || c.gate_id !== gateId) return { accepted: false, reason: `passed for unknown requestId ${requestId}` };
+      if (c.status === 'inside') return { accepted: true }; // repeated event
+      if (c.status !== 'granted') return { accepted: false, reason: `passed for a grant that is ${c.status}` };
+      store.db.prepare("UPDATE checkins SET status = 'inside', passed_at = ? WHERE request_id = ?").run(at, requestId);
+      events.appendInTx({ type: 'checkin.passed', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [c.session_id], data: { requestId, room: c.room, seat: c.seat } });
+      return { accepted: true };
+    });
+  }
+
+  private async onExit(gateId: string, e: Record<string, unknown>): Promise<IngestOutcome> {
+    const { store, events, clock, hasher } = this.deps;
+    let idHash: string | null = null;
+    if (typeof e.idNumber === 'string') {
+      const id = checkIdNumber(e.idNumber);
+      if (!id.ok) return { accepted: false, reason: 'exit.idNumber is not a valid ID number' };
+      idHash = hasher.hash(id.normalized);
+    } else if (typeof e.requestId !== 'string') return { accepted: false, reason: 'exit needs the requestId of the entry or the idNumber' };
+    const requestId = typeof e.requestId === 'string' ? e.requestId : null;
+    const at = e.ts !== undefined ? (parseTime(e.ts) ?? clock.now()) : clock.now();
+    return store.write((): IngestOutcome => {
+      const c = (
+        idHash !== null
+          ? store.db.prepare("SELECT * FROM checkins WHERE id_hash = ? AND status = 'inside' ORDER BY granted_at DESC LIMIT 1").get(idHash)
+          : store.db.prepare('SELECT * FROM checkins WHERE request_id = ?').get(requestId)
+      ) as CheckinRow | undefined;
+      if (!c) return { accepted: false, reason: 'exit of nobody inside' };
+      if (c.status === 'left') return { accepted: true };
+      if (c.status !== 'inside') return { accepted: false, reason: `exit for a check-in that is ${c.status}` };
+      store.db.prepare("UPDATE checkins SET status = 'left', left_at = ? WHERE request_id = ?").run(at, c.request_id);
+      events.appendInTx({ type: 'checkin.left', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [c.session_id], data: { requestId: c.request_id, room: c.room, seat: c.seat } });
+      return { accepted: true };
+    });
+  }
+
+  /**
+   * A pass the gate decided from its allow-list while the hub was unreachable, uploaded
+   * later. Reconciled by requestId (a repeat changes nothing); the seat is drawn now.
+   */
+  private async onOfflinePass(gateId: string, e: Record<string, unknown>): Promise<IngestOutcome> {
+    const { store, events, clock, facility } = this.deps;
+    if (typeof e.requestId !== 'string' || !/^[A-Za-z0-9._:-]{1,64}$/.test(e.requestId)) return { accepted: false, reason: 'offline-pass needs a requestId' };
+    if (typeof e.idHash !== 'string' || !/^[0-9a-f]{64}$/.test(e.idHash)) return { accepted: false, reason: 'offline-pass needs idHash (64 hex characters, the gate-keyed hash)' };
+    if (typeof e.sessionId !== 'string') return { accepted: false, reason: 'offline-pass needs the sessionId of the allow-list entry' };
+    const requestId = e.requestId;
+    const gateHashValue = e.idHash;
+    const sessionId = e.sessionId;
+    const passedAt = e.ts !== undefined ? (parseTime(e.ts) ?? clock.now()) : clock.now();
+    return store.write((): IngestOutcome => {
+      const now = clock.now();
+      const known = store.db.prepare('SELECT request_id FROM checkins WHERE request_id = ?').get(requestId);
+      if (known) return { accepted: true };
+      const session = this.deps.sessions.get(sessionId);
+      if (!session) return { accepted: false, reason: `offline-pass for unknown session ${sessionId}` };
+      const entry = store.db.prepare('SELECT id_hash, id_masked FROM allow_list WHERE gate_id = ? AND gate_hash = ? AND session_id = ?').get(gateId, gateHashValue, sessionId) as { id_hash: string; id_masked: string } | undefined;
+      if (!entry) {
+        events.appendInTx({ type: 'checkin.offline-unmatched', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [sessionId], data: { requestId, passedAt } });
+        this.deps.bus.emit('alarm.raised', { id: `offline-unmatched:${requestId}`, source: 'checkin', severity: 'warning', message: `${gateId} let someone in offline who is not on the current allow-list`, deviceId: gateId });
+        return { accepted: true };
+      }
+      const inside = store.db.prepare("SELECT request_id FROM checkins WHERE id_hash = ? AND session_id = ? AND status IN ('inside', 'granted')").get(entry.id_hash, sessionId);
+      if (inside) {
+        events.appendInTx({ type: 'checkin.offline-duplicate', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [sessionId], data: { requestId, idMasked: entry.id_masked } });
+        return { accepted: true };
+      }
+      const seat = session.status === 'closed' ? null : drawSeat(this.deps.sessions.roomSeats(), session.rooms, this.heldSeats(now), sessionId, this.rng);
+      store.db
+        .prepare("INSERT INTO checkins (request_id, session_id, id_hash, gate_id, room, seat, status, offline, granted_at, passed_at) VALUES (?, ?, ?, ?, ?, ?, 'inside', 1, ?, ?)")
+        .run(requestId, sessionId, entry.id_hash, gateId, seat?.room ?? null, seat?.seat ?? null, passedAt, passedAt);
+      events.appendInTx({
+        type: 'checkin.offline-reconciled',
+        actor: `device:${gateId}`,
+        deviceId: gateId,
+        sessionIds: [sessionId],
+        data: { requestId, idMasked: entry.id_masked, passedAt, room: seat?.room ?? null, seat: seat?.seat ?? null, offline: true, site: facility.site.id },
+      });
+      return { accepted: true };
+    });
+  }
+
+  // ---- offline allow-lists ----
+
+  /**
+   * Publishes each gate's allow-list, retained on `fh/{site}/{gate}/allow-list`: the gate's
+   * own key and, per rostered person of a session opening within 24 h, the ID number's
+   * hash under that key with the session's check-in window. The map from gate hash to the
+   * hub's own hash is kept in the store, because the hub never keeps the clear number.
+   */
+  async publishAllowLists(): Promise<void> {
+    for (const gateId of this.gates) {
+      const payload = this.allowListFor(gateId);
+      await this.deps.publish(gateId, 'allow-list', payload, true).catch((err: unknown) => this.deps.log.warn({ err, gateId }, 'allow-list not published'));
+    }
+  }
+
+  private allowListFor(gateId: string): Record<string, unknown> {
+    const { store, clock, sessions } = this.deps;
+    const now = clock.now();
+    const served = new Set(sessions.servedBy(gateId).map((s) => s.id));
+    const rows = store.db.prepare('SELECT session_id, gate_hash FROM allow_list WHERE gate_id = ?').all(gateId) as { session_id: string; gate_hash: string }[];
+    const entries = rows
+      .map((r) => ({ r, s: sessions.get(r.session_id) }))
+      .filter(({ s }) => s !== null && s.status !== 'closed' && served.has(s.id) && s.start - s.opensMinutes * 60_000 <= now + ALLOW_LIST_HORIZON_MS)
+      .map(({ r, s }) => ({ h: r.gate_hash, sessionId: s!.id, from: s!.start - s!.opensMinutes * 60_000, to: s!.end }));
+    return { version: 1, gateId, issuedAt: now, key: this.deps.hasher.gateKey(gateId), entries };
+  }
+
+  gateIds(): string[] {
+    return [...this.gates];
+  }
+
+  private async expireStaleGrants(): Promise<void> {
+    const { store, events, clock } = this.deps;
+    const cutoff = clock.now() - this.policy.passageTimeoutSeconds * 1000;
+    const stale = store.db.prepare("SELECT request_id, session_id, gate_id FROM checkins WHERE status = 'granted' AND granted_at < ?").all(cutoff) as { request_id: string; session_id: string; gate_id: string }[];
+    if (stale.length === 0) return;
+    await store.write(() => {
+      for (const c of stale) {
+        const r = store.db.prepare("UPDATE checkins SET status = 'expired' WHERE request_id = ? AND status = 'granted'").run(c.request_id);
+        if (r.changes) events.appendInTx({ type: 'checkin.expired', actor: 'automation:checkin', deviceId: c.gate_id, sessionIds: [c.session_id], data: { requestId: c.request_id, reason: 'not passed through the gate in time' } });
+      }
+    });
+  }
+}

@@ -1,0 +1,292 @@
+import { randomBytes } from 'node:crypto';
+import type { Bus } from '../bus.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import type { HubEvents } from '../events.js';
+import type { Logger } from '../log.js';
+import type { Actor, EventLog } from '../store/events.js';
+import type { Store } from '../store/store.js';
+import type { Facility } from '../../config/schema.js';
+import { HubError } from '../errors.js';
+import { capacityProblem, type SessionSpan } from './seating.js';
+
+export const SESSION_STATUSES = ['scheduled', 'check-in', 'in-progress', 'closed'] as const;
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+
+export interface Session {
+  id: string;
+  code: string;
+  name: string;
+  start: number;
+  end: number;
+  rooms: string[];
+  opensMinutes: number;
+  expectedExperts: number | null;
+  status: SessionStatus;
+  createdAt: number;
+  createdBy: string;
+  closedAt: number | null;
+  closedBy: string | null;
+}
+
+export interface NewSession {
+  code: string;
+  name: string;
+  start: number;
+  end: number;
+  rooms?: string[];
+  checkInOpensMinutes?: number;
+  expectedExperts?: number;
+}
+
+interface SessionRow {
+  id: string;
+  code: string;
+  name: string;
+  start: number;
+  end: number;
+  rooms: string;
+  opens_minutes: number;
+  expected_experts: number | null;
+  status: SessionStatus;
+  created_at: number;
+  created_by: string;
+  closed_at: number | null;
+  closed_by: string | null;
+}
+
+function fromRow(r: SessionRow): Session {
+  return {
+    id: r.id,
+    code: r.code,
+    name: r.name,
+    start: r.start,
+    end: r.end,
+    rooms: JSON.parse(r.rooms) as string[],
+    opensMinutes: r.opens_minutes,
+    expectedExperts: r.expected_experts,
+    status: r.status,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    closedAt: r.closed_at,
+    closedBy: r.closed_by,
+  };
+}
+
+/** The status a session's times give at `now` (an admin's close overrides). */
+export function statusAt(s: Pick<Session, 'start' | 'end' | 'opensMinutes' | 'closedAt'>, now: number): SessionStatus {
+  if (s.closedAt !== null || now >= s.end) return 'closed';
+  if (now >= s.start) return 'in-progress';
+  if (now >= s.start - s.opensMinutes * 60_000) return 'check-in';
+  return 'scheduled';
+}
+
+/** When the status next changes by itself, or null once closed. */
+export function nextTransition(s: Session): number | null {
+  if (s.status === 'closed') return null;
+  const opens = s.start - s.opensMinutes * 60_000;
+  if (s.status === 'scheduled') return opens;
+  if (s.status === 'check-in') return s.start;
+  return s.end;
+}
+
+/**
+ * Evaluation sessions: created through the API (the trading platform pushes them),
+ * moved through their statuses by the injected clock (a timer set for the next
+ * transition, caught up on start after a restart), each transition an event in the log.
+ */
+export class Sessions {
+  private timer: TimerHandle | null = null;
+  private cache = new Map<string, Session>();
+  private readonly seatsOf: Map<string, number>;
+  /** Called inside the closing transaction, e.g. to release check-ins and devices. */
+  private readonly closeHooks: ((s: Session, now: number) => void)[] = [];
+
+  constructor(
+    private readonly deps: {
+      facility: Facility;
+      store: Store;
+      events: EventLog;
+      bus: Bus<HubEvents>;
+      clock: Clock;
+      log: Logger;
+    },
+  ) {
+    this.seatsOf = new Map(deps.facility.rooms.map((r) => [r.id, r.seats]));
+    this.reload();
+  }
+
+  onClose(hook: (s: Session, now: number) => void): void {
+    this.closeHooks.push(hook);
+  }
+
+  /** Applies transitions missed while the hub was down, then keeps time. */
+  async start(): Promise<void> {
+    await this.tick();
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.timer = null;
+  }
+
+  list(): Session[] {
+    return [...this.cache.values()].sort((a, b) => a.start - b.start || a.code.localeCompare(b.code));
+  }
+
+  get(id: string): Session | null {
+    return this.cache.get(id) ?? null;
+  }
+
+  /** Sessions in check-in or in progress. */
+  active(): Session[] {
+    return this.list().filter((s) => s.status === 'check-in' || s.status === 'in-progress');
+  }
+
+  /** Every session (any status) whose rooms a device serves: by its rooms, its zones' rooms, or all for facility-wide devices. */
+  servedBy(deviceId: string): Session[] {
+    const d = this.deps.facility.devices.find((x) => x.id === deviceId);
+    if (!d) return [];
+    const all = this.list();
+    if (d.rooms.length === 0 && d.zones.length === 0) return all;
+    const rooms = new Set(d.rooms);
+    for (const r of this.deps.facility.rooms) if (r.zone !== undefined && d.zones.includes(r.zone)) rooms.add(r.id);
+    return all.filter((s) => s.rooms.some((r) => rooms.has(r)));
+  }
+
+  /** Sessions a device serves now (in check-in or in progress). */
+  sessionsForDevice(deviceId: string): string[] {
+    return this.servedBy(deviceId)
+      .filter((s) => s.status === 'check-in' || s.status === 'in-progress')
+      .map((s) => s.id);
+  }
+
+  /**
+   * Creates a session. The same code with the same content answers the existing session
+   * (`created: false`) so a platform may retry; the same code with other content is 409.
+   */
+  async create(input: NewSession, actor: Actor): Promise<{ session: Session; created: boolean }> {
+    const { facility, store, events, clock } = this.deps;
+    const rooms = input.rooms && input.rooms.length ? [...new Set(input.rooms)] : facility.rooms.map((r) => r.id);
+    const opensMinutes = input.checkInOpensMinutes ?? facility.policy.checkIn.opensMinutes;
+    const problems: { field: string; message: string }[] = [];
+    if (!(input.end > input.start)) problems.push({ field: 'body.end', message: 'body.end must be after body.start' });
+    const unknown = rooms.filter((r) => !this.seatsOf.has(r));
+    if (unknown.length) problems.push({ field: 'body.rooms', message: `body.rooms names rooms that do not exist: ${unknown.join(', ')} (rooms: ${[...this.seatsOf.keys()].join(', ')})` });
+    if (problems.length) throw new HubError('HUB_ERR_VALIDATION', [problems.map((p) => p.message).join('; ')], { field: problems[0]!.field, problems });
+
+    const existing = [...this.cache.values()].find((s) => s.code === input.code);
+    if (existing) {
+      const same = existing.name === input.name && existing.start === input.start && existing.end === input.end && JSON.stringify(existing.rooms) === JSON.stringify(rooms) && existing.opensMinutes === opensMinutes;
+      if (same) return { session: existing, created: false };
+      throw new HubError('HUB_ERR_CONFLICT', [`a session with code ${input.code} already exists with other details (id ${existing.id})`], { id: existing.id });
+    }
+    const id = `s-${randomBytes(6).toString('hex')}`;
+    const span: SessionSpan = { id, start: input.start, end: input.end, rooms, experts: input.expectedExperts ?? 0 };
+    const problem = capacityProblem(span, this.spans(), this.roomSeats());
+    if (problem) throw new HubError('HUB_ERR_UNPROCESSABLE', [`the seating rule cannot hold: ${problem}`], { rule: 'one expert of a session per room' });
+    const now = clock.now();
+    const status = statusAt({ start: input.start, end: input.end, opensMinutes, closedAt: null }, now);
+    const session: Session = {
+      id,
+      code: input.code,
+      name: input.name,
+      start: input.start,
+      end: input.end,
+      rooms,
+      opensMinutes,
+      expectedExperts: input.expectedExperts ?? null,
+      status,
+      createdAt: now,
+      createdBy: actor,
+      closedAt: status === 'closed' ? now : null,
+      closedBy: status === 'closed' ? 'automation:scheduler' : null,
+    };
+    await store.write(() => {
+      store.db
+        .prepare(
+          'INSERT INTO sessions (id, code, name, start, end, rooms, opens_minutes, expected_experts, status, created_at, created_by, closed_at, closed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(id, session.code, session.name, session.start, session.end, JSON.stringify(rooms), opensMinutes, session.expectedExperts, status, now, actor, session.closedAt, session.closedBy);
+      events.appendInTx({ type: 'session.created', actor, sessionIds: [id], data: { code: session.code, name: session.name, start: session.start, end: session.end, rooms, status } });
+    });
+    this.cache.set(id, session);
+    this.deps.bus.emit('session.status', { sessionId: id, from: null, to: status });
+    this.schedule();
+    return { session, created: true };
+  }
+
+  /** Admin close: ends the session now and releases what was bound to it. */
+  async close(id: string, actor: Actor, reason = 'closed by an administrator'): Promise<Session> {
+    const s = this.cache.get(id);
+    if (!s) throw new HubError('HUB_ERR_NOT_FOUND', [`session ${id}`]);
+    if (s.status === 'closed') return s;
+    return this.transition(s, 'closed', actor, reason);
+  }
+
+  /** Checks that a roster of `experts` people keeps the seating rule for this session. */
+  rosterProblem(sessionId: string, experts: number): string | null {
+    const s = this.cache.get(sessionId);
+    if (!s) return `session ${sessionId} not found`;
+    return capacityProblem({ id: s.id, start: s.start, end: s.end, rooms: s.rooms, experts }, this.spans(), this.roomSeats());
+  }
+
+  roomSeats(): { id: string; seats: number }[] {
+    return this.deps.facility.rooms.map((r) => ({ id: r.id, seats: r.seats }));
+  }
+
+  /** Runs the transitions that are due and sets the timer for the next one. */
+  async tick(): Promise<void> {
+    const now = this.deps.clock.now();
+    for (const s of this.list()) {
+      const due = statusAt(s, now);
+      if (due !== s.status) await this.transition(s, due, 'automation:scheduler', 'scheduled time reached');
+    }
+    this.schedule();
+  }
+
+  private spans(): SessionSpan[] {
+    const experts = new Map(
+      (this.deps.store.db.prepare('SELECT session_id, COUNT(*) AS n FROM roster GROUP BY session_id').all() as { session_id: string; n: number }[]).map((r) => [r.session_id, r.n]),
+    );
+    return this.list()
+      .filter((s) => s.status !== 'closed')
+      .map((s) => ({ id: s.id, start: s.start, end: s.end, rooms: s.rooms, experts: experts.get(s.id) ?? s.expectedExperts ?? 0 }));
+  }
+
+  private async transition(s: Session, to: SessionStatus, actor: Actor, reason: string): Promise<Session> {
+    const { store, events, clock } = this.deps;
+    const now = clock.now();
+    const from = s.status;
+    const next: Session = { ...s, status: to, ...(to === 'closed' ? { closedAt: now, closedBy: actor } : {}) };
+    await store.write(() => {
+      store.db.prepare('UPDATE sessions SET status = ?, closed_at = ?, closed_by = ? WHERE id = ?').run(to, next.closedAt, next.closedBy, s.id);
+      events.appendInTx({ type: 'session.status', actor, sessionIds: [s.id], data: { code: s.code, from, to, reason } });
+      if (to === 'closed') for (const hook of this.closeHooks) hook(next, now);
+    });
+    this.cache.set(s.id, next);
+    this.deps.log.info({ sessionId: s.id, code: s.code, from, to }, 'session status changed');
+    this.deps.bus.emit('session.status', { sessionId: s.id, from, to });
+    if (to === 'closed') this.schedule();
+    return next;
+  }
+
+  private schedule(): void {
+    this.timer?.cancel();
+    this.timer = null;
+    const times = this.list()
+      .map(nextTransition)
+      .filter((t): t is number => t !== null);
+    if (times.length === 0) return;
+    const at = Math.min(...times);
+    // Re-checked at least every minute so a clock jump (NTP step) is caught up soon.
+    const delay = Math.min(Math.max(0, at - this.deps.clock.now()), 60_000);
+    this.timer = this.deps.clock.setTimeout(() => {
+      this.tick().catch((err: unknown) => this.deps.log.error({ err }, 'session tick failed'));
+    }, delay);
+  }
+
+  private reload(): void {
+    const rows = this.deps.store.db.prepare('SELECT * FROM sessions').all() as SessionRow[];
+    this.cache = new Map(rows.map((r) => [r.id, fromRow(r)]));
+  }
+}
