@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -32,7 +32,8 @@ function validationMessage(err: FastifyError): { message: string; field: string 
 export async function buildApp(deps: ApiDeps): Promise<Api> {
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'http' }),
-    disableRequestLogging: true,
+    // Requests are not logged one by one; errors are, by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024, // 1 MiB: a roster CSV of thousands of rows fits
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;

@@ -96,6 +96,7 @@ export function nextTransition(s: Session): number | null {
  */
 export class Sessions {
   private timer: TimerHandle | null = null;
+  private ticking: Promise<void> = Promise.resolve();
   private cache = new Map<string, Session>();
   private readonly seatsOf: Map<string, number>;
   /** Called inside the closing transaction, e.g. to release check-ins and devices. */
@@ -234,14 +235,22 @@ export class Sessions {
     return this.deps.facility.rooms.map((r) => ({ id: r.id, seats: r.seats }));
   }
 
-  /** Runs the transitions that are due and sets the timer for the next one. */
-  async tick(): Promise<void> {
-    const now = this.deps.clock.now();
-    for (const s of this.list()) {
-      const due = statusAt(s, now);
-      if (due !== s.status) await this.transition(s, due, 'automation:scheduler', 'scheduled time reached');
-    }
-    this.schedule();
+  /**
+   * Runs the transitions that are due and sets the timer for the next one. Ticks run one
+   * after another: a timer firing while an explicit tick is under way must not apply the
+   * same transition twice.
+   */
+  tick(): Promise<void> {
+    const run = this.ticking.then(async () => {
+      const now = this.deps.clock.now();
+      for (const s of this.list()) {
+        const due = statusAt(s, now);
+        if (due !== s.status) await this.transition(s, due, 'automation:scheduler', 'scheduled time reached');
+      }
+      this.schedule();
+    });
+    this.ticking = run.catch(() => undefined);
+    return run;
   }
 
   private spans(): SessionSpan[] {
@@ -258,11 +267,18 @@ export class Sessions {
     const now = clock.now();
     const from = s.status;
     const next: Session = { ...s, status: to, ...(to === 'closed' ? { closedAt: now, closedBy: actor } : {}) };
-    await store.write(() => {
-      store.db.prepare('UPDATE sessions SET status = ?, closed_at = ?, closed_by = ? WHERE id = ?').run(to, next.closedAt, next.closedBy, s.id);
+    const applied = await store.write(() => {
+      // Only from the status this transition was computed from (an admin close may have won).
+      const r = store.db.prepare('UPDATE sessions SET status = ?, closed_at = ?, closed_by = ? WHERE id = ? AND status = ?').run(to, next.closedAt, next.closedBy, s.id, from);
+      if (r.changes === 0) return false;
       events.appendInTx({ type: 'session.status', actor, sessionIds: [s.id], data: { code: s.code, from, to, reason } });
       if (to === 'closed') for (const hook of this.closeHooks) hook(next, now);
+      return true;
     });
+    if (!applied) {
+      this.reload();
+      return this.cache.get(s.id) ?? next;
+    }
     this.cache.set(s.id, next);
     this.deps.log.info({ sessionId: s.id, code: s.code, from, to }, 'session status changed');
     this.deps.bus.emit('session.status', { sessionId: s.id, from, to });

@@ -88,7 +88,7 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
     async login(username = 'admin', password = ADMIN_PASSWORD) {
       const res = await hub.api().inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
       if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
-      return (res.json() as { token: string }).token;
+      return res.json<{ token: string }>().token;
     },
     async connectDevice(deviceId, extra = {}) {
       const token = hub.tokens.issue(deviceId);
