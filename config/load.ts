@@ -155,8 +155,10 @@ function semanticErrors(file: string, cfg: FacilityConfig): ConfigError[] {
     if (r.zone !== undefined && !zoneIds.has(r.zone)) err(`/rooms/${i}/zone`, show(r.zone), `a zone defined in /zones (${[...zoneIds].join(', ') || 'none'})`);
   });
   const deviceIds = new Set<string>();
-  const lines = new Map<string, { index: number; unitId: number | null; baud: number | null }>();
+  const lines = new Map<string, { index: number; unitId: number | null; baud: number | null }[]>();
   cfg.devices.forEach((d, i) => {
+    // A device whose shape the schema already refused is skipped here, not the whole pass.
+    if (!wellShapedDevice(d)) return;
     const at = `/devices/${i}`;
     if (deviceIds.has(d.id)) err(`${at}/id`, show(d.id), 'an id not used by another device');
     deviceIds.add(d.id);
@@ -191,14 +193,14 @@ function semanticErrors(file: string, cfg: FacilityConfig): ConfigError[] {
       key = `gpio:${String(t.line)}`;
     }
     if (key) {
-      const prev = lines.get(key);
-      if (prev) {
-        const sharedBus = prev.unitId !== null && unitId !== null && prev.unitId !== unitId && prev.baud === baud;
-        if (!sharedBus) {
-          err(`${at}/transport`, `${key.replace(/^[a-z]+:/, '')} already used by /devices/${prev.index}`, 'a line (serial path, TCP endpoint, GPIO line or Modbus unit) owned by one device');
-        }
+      const users = lines.get(key) ?? [];
+      // Every device already on the line must share it legitimately with this one.
+      const clash = users.find((prev) => !(prev.unitId !== null && unitId !== null && prev.unitId !== unitId && prev.baud === baud));
+      if (clash) {
+        err(`${at}/transport`, `${key.replace(/^[a-z]+:/, '')} already used by /devices/${clash.index}`, 'a line (serial path, TCP endpoint, GPIO line or Modbus unit) owned by one device');
       } else {
-        lines.set(key, { index: i, unitId, baud });
+        users.push({ index: i, unitId, baud });
+        lines.set(key, users);
       }
     }
     if (d.kind === 'relay') {
@@ -293,7 +295,7 @@ export function parseFacility(text: string, file: string): LoadResult {
   const shapeOk = (['zones', 'rooms', 'devices'] as const).every(
     (k) => Array.isArray(raw[k]) && (raw[k] as unknown[]).every((x) => x !== null && typeof x === 'object'),
   );
-  if (shapeOk && devices.every((d) => wellShapedDevice(d))) errors.push(...semanticErrors(file, data as FacilityConfig));
+  if (shapeOk) errors.push(...semanticErrors(file, data as FacilityConfig));
   if (errors.length) {
     attachLines(errors, doc, counter);
     return { ok: false, errors };

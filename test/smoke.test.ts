@@ -1,7 +1,7 @@
 import t from 'tap';
 import { ManualClock } from '../hub/clock.js';
 
-t.test('manual clock fires timers in order', async (t) => {
+void t.test('manual clock fires timers in order', async (t) => {
   const c = new ManualClock(0);
   const seen: number[] = [];
   c.setTimeout(() => seen.push(2), 20);

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
 import { HubError, hubError } from '../errors.js';
 import type { Api, ApiDeps } from './types.js';
 import { authRoutes, authHook } from './auth.js';
@@ -35,8 +36,14 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
     // Requests are not logged one by one; errors are, by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024, // 1 MiB: a roster CSV of thousands of rows fits
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
+
+  // Bodies are JSON and must have the declared types ({"username": 123} is a 400, not
+  // "123"); query strings and path parameters are text, so they are coerced.
+  const common = { useDefaults: true, removeAdditional: false, allErrors: false, strict: false } as const;
+  const bodyAjv = new Ajv({ ...common, coerceTypes: false });
+  const textAjv = new Ajv({ ...common, coerceTypes: 'array' });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
 
   app.decorateRequest('user', null);
 

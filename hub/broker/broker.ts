@@ -76,6 +76,7 @@ export class EmbeddedBroker {
   private readonly refusedPayloads = new WeakSet<Buffer>();
   /** Refusals already logged, per client and kind, so a misbehaving device logs once. */
   private readonly loggedRefusals = new Map<string, Set<string>>();
+  private readonly connectVerdicts = new WeakMap<Client, AuthError>();
 
   constructor(private readonly ctx: BrokerContext) {
     this.limits = { ...DEFAULT_LIMITS, ...ctx.limits };
@@ -90,7 +91,13 @@ export class EmbeddedBroker {
       maxClientsIdLength: this.limits.maxClientIdLength,
       maxTopicLevels: this.limits.maxTopicLevels,
       heartbeatInterval: 60_000, // 1 minute (aedes' $SYS heartbeat)
-      preConnect: (client, packet, cb) => cb(this.preConnect(packet), true),
+      // aedes drops the socket on a preConnect error without a CONNACK, so the verdict is
+      // kept here and returned from authenticate, which answers with the return code.
+      preConnect: (client, packet, cb) => {
+        const refusal = this.preConnect(packet);
+        if (refusal) this.connectVerdicts.set(client, refusal);
+        cb(null, true);
+      },
       authenticate: (client, username, password, cb) => {
         this.authenticate(client, username, password).then(
           (err) => (err ? cb(err, false) : cb(null, true)),
@@ -187,7 +194,12 @@ export class EmbeddedBroker {
 
   private refuse(what: 'connect' | 'publish' | 'subscribe', clientId: string, detail: Record<string, unknown>, reason: string): void {
     this.ctx.metrics.mqttRefused.inc({ what });
-    const seen = this.loggedRefusals.get(clientId) ?? new Set<string>();
+    let seen = this.loggedRefusals.get(clientId);
+    if (!seen) {
+      // Bounded: a client retrying with ever new ids must not grow this without limit.
+      if (this.loggedRefusals.size >= 10_000) this.loggedRefusals.delete(this.loggedRefusals.keys().next().value as string);
+      seen = new Set<string>();
+    }
     const key = `${what}:${reason}`;
     if (seen.has(key)) return;
     seen.add(key);
@@ -195,7 +207,7 @@ export class EmbeddedBroker {
     this.ctx.log.warn({ clientId, what, reason, ...detail }, `mqtt ${what} refused`);
   }
 
-  private preConnect(packet: { clientId?: string; clean?: boolean; username?: string; will?: { topic?: string; qos?: number } }): Error | null {
+  private preConnect(packet: { clientId?: string; clean?: boolean; username?: string; will?: { topic?: string; qos?: number } }): AuthError | null {
     const clientId = packet.clientId ?? '';
     // MQTT 3.1.1 [3.1.3-8]: an empty client id needs clean session; aedes does not check it.
     if (clientId === '' && packet.clean === false) return this.connectRefusal(clientId, 'empty client id without clean session', 2);
@@ -215,6 +227,8 @@ export class EmbeddedBroker {
   }
 
   private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthError | null> {
+    const verdict = this.connectVerdicts.get(client);
+    if (verdict) return verdict;
     const id = username ?? '';
     if (!id || hasForbiddenChars(id) || !this.ctx.isDevice(id)) {
       this.refuse('connect', client.id, { username: id }, 'unknown device');
@@ -224,6 +238,14 @@ export class EmbeddedBroker {
     if (!ok) {
       this.refuse('connect', client.id, { username: id }, 'wrong token');
       return authError(4, 'bad user name or password');
+    }
+    // A client id held by another device's live connection is refused (code 2): otherwise
+    // aedes would close that device's session, letting one device knock another offline.
+    for (const [other, clients] of this.clientsOf) {
+      if (other !== id && [...clients].some((c) => c.id === client.id && !c.closed)) {
+        this.refuse('connect', client.id, { username: id, heldBy: other }, 'client id in use by another device');
+        return authError(2, 'identifier rejected');
+      }
     }
     this.deviceOf.set(client, id);
     const set = this.clientsOf.get(id) ?? new Set<Client>();

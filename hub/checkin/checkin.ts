@@ -72,6 +72,8 @@ const ALLOW_LIST_HORIZON_MS = 24 * 60 * 60 * 1000;
 export class CheckIn {
   private readonly rng: Rng;
   private sweeper: TimerHandle | null = null;
+  private allowListTail: Promise<void> = Promise.resolve();
+  private allowListQueued: Promise<void> | null = null;
   private readonly gates: string[];
   private readonly roomName: Map<string, string>;
 
@@ -407,7 +409,20 @@ export class CheckIn {
    * hash under that key with the session's check-in window. The map from gate hash to the
    * hub's own hash is kept in the store, because the hub never keeps the clear number.
    */
-  async publishAllowLists(): Promise<void> {
+  publishAllowLists(): Promise<void> {
+    // Coalesced: requests made while a run is queued (a platform pushing many rosters)
+    // share that run; a request made while one is running queues exactly one more.
+    if (this.allowListQueued) return this.allowListQueued;
+    const run = this.allowListTail.then(() => {
+      this.allowListQueued = null;
+      return this.publishAllowListsNow();
+    });
+    this.allowListQueued = run;
+    this.allowListTail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async publishAllowListsNow(): Promise<void> {
     for (const gateId of this.gates) {
       const payload = this.allowListFor(gateId);
       await this.deps.publish(gateId, 'allow-list', payload, true).catch((err: unknown) => this.deps.log.warn({ err, gateId }, 'allow-list not published'));

@@ -97,6 +97,7 @@ export interface EventQuery {
  */
 export class EventLog {
   private head: { seq: number; hash: string };
+  private headDirty = false;
   private readonly insert;
   private readonly link;
   private readonly setHead;
@@ -116,6 +117,13 @@ export class EventLog {
     // A rolled-back savepoint may have consumed sequence numbers in memory.
     store.onRollback(() => {
       this.head = this.readHead();
+      this.headDirty = true;
+    });
+    // The chain head is written once per transaction, in it, not once per record.
+    store.onBeforeCommit(() => {
+      if (!this.headDirty) return;
+      if (this.head.seq > 0) this.setHead.run(`${this.head.seq}:${this.head.hash}`);
+      this.headDirty = false;
     });
   }
 
@@ -134,13 +142,14 @@ export class EventLog {
     const stored: StoredEvent = { ...base, prevHash: this.head.hash, hash };
     this.insert.run(stored.seq, stored.ts, stored.type, stored.deviceId, stored.actor, JSON.stringify(stored.sessionIds), canonicalJson(stored.data), stored.prevHash, hash);
     for (const s of stored.sessionIds) this.link.run(s, stored.seq);
-    this.setHead.run(`${stored.seq}:${hash}`);
     this.head = { seq: stored.seq, hash };
-    const notify = stored;
-    // Listeners hear about it only after the commit.
-    setImmediate(() => {
-      for (const l of this.listeners) l(notify);
-    });
+    this.headDirty = true;
+    if (this.listeners.length) {
+      // Listeners hear about it only once it is committed, and never if it is rolled back.
+      this.store.afterCommit(() => {
+        for (const l of this.listeners) l(stored);
+      });
+    }
     return stored;
   }
 

@@ -35,6 +35,9 @@ export class Store {
   private scheduled = false;
   private closed = false;
   private readonly rollbackListeners: (() => void)[] = [];
+  private readonly beforeCommit: (() => void)[] = [];
+  /** Callbacks of the write being run; kept only if its savepoint is released. */
+  private itemCallbacks: (() => void)[] | null = null;
   private commits = 0;
 
   constructor(private readonly opts: StoreOptions) {
@@ -54,6 +57,20 @@ export class Store {
 
   onRollback(listener: () => void): void {
     this.rollbackListeners.push(listener);
+  }
+
+  /**
+   * Called from inside a write: runs fn once that write is committed, and never if it
+   * is rolled back (so listeners only ever hear about what is on disk).
+   */
+  afterCommit(fn: () => void): void {
+    if (this.itemCallbacks) this.itemCallbacks.push(fn);
+    else setImmediate(fn);
+  }
+
+  /** Runs inside every transaction just before it commits (once per batch, not per write). */
+  onBeforeCommit(fn: () => void): void {
+    this.beforeCommit.push(fn);
   }
 
   schemaVersion(): number {
@@ -76,7 +93,22 @@ export class Store {
 
   /** A synchronous transaction of its own, for start-up and CLI paths. */
   writeNow<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    const callbacks: (() => void)[] = [];
+    this.itemCallbacks = callbacks;
+    try {
+      const out = this.db.transaction(() => {
+        const value = fn();
+        for (const f of this.beforeCommit) f();
+        return value;
+      })();
+      for (const cb of callbacks) setImmediate(cb);
+      return out;
+    } catch (err) {
+      this.notifyRollback();
+      throw err;
+    } finally {
+      this.itemCallbacks = null;
+    }
   }
 
   commitCount(): number {
@@ -97,18 +129,26 @@ export class Store {
     this.queue = [];
     if (batch.length === 0) return;
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    const committed: (() => void)[] = [];
     try {
       this.db.transaction(() => {
         for (const item of batch) {
+          const callbacks: (() => void)[] = [];
+          this.itemCallbacks = callbacks;
           try {
             outcomes.push({ ok: true, value: this.db.transaction(item.fn)() });
+            committed.push(...callbacks);
           } catch (error) {
             outcomes.push({ ok: false, error });
             this.notifyRollback();
+          } finally {
+            this.itemCallbacks = null;
           }
         }
+        for (const f of this.beforeCommit) f();
       })();
       this.commits++;
+      for (const cb of committed) setImmediate(cb);
     } catch (error) {
       this.notifyRollback();
       this.opts.log.error({ err: error }, 'store commit failed');
