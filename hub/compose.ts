@@ -1,5 +1,7 @@
 import { Hub, type HubOptions } from './hub.js';
+import { installPower } from './power/feature.js';
 import { createCheckInFeature } from './checkin/feature.js';
+import { installBroadcast } from './broadcast/feature.js';
 
 /**
  * Builds a hub with every feature of the product wired in. Tests that need only the
@@ -12,8 +14,10 @@ export function createHub(opts: HubOptions): Hub {
   hub.addFeature(createCheckInFeature(hub));
 
   // --- power: UPS, relay modules, failover playbook ---
+  installPower(hub);
 
   // --- call/broadcast: PA controller, supervisor warnings, announcements ---
+  installBroadcast(hub);
 
   return hub;
 }

@@ -5,7 +5,7 @@
  */
 import type { FCallback, FCallbackVal, IServiceVector } from 'modbus-serial';
 import type { Logger } from '../hub/log.js';
-import { modbusException, serveModbusTcp } from './ups-modbus.js';
+import { modbusException, serveModbusTcp } from './modbus-server.js';
 
 export interface RelaySimulatorOptions {
   host?: string;

@@ -1,0 +1,305 @@
+/**
+ * A relay module (contract: one coil per output, written with function 5, read back with
+ * function 1). Every write is read back and compared, and the outputs are read back every
+ * `pollMs` too: an output that does not follow what the hub last commanded raises an alarm
+ * (bus `alarm.raised` and the event log) until it matches again. Shared by the jammer zones
+ * and the power feature's sheddable/critical loads.
+ */
+import type { CommandOutcome } from '../hub/commands.js';
+import type { TimerHandle } from '../hub/clock.js';
+import type { KindOptions } from '../config/schema.js';
+import type { ModbusDeviceDriver } from '../drivers/modbus-pool.js';
+import { AlarmLatch } from './alarm.js';
+import type { Device, DeviceCommand, DeviceContext, DeviceHealth } from './types.js';
+
+export type RelayRole = 'jammer' | 'sheddable' | 'critical' | 'other';
+
+export interface RelayOutput {
+  id: string;
+  coil: number;
+  name: string;
+  role: RelayRole;
+  room?: string;
+  restoreOrder: number;
+}
+
+export interface RelayOutputView extends RelayOutput {
+  /** What the hub last commanded (or found at start); null before the first read. */
+  commanded: boolean | null;
+  /** What the last read-back said; null before the first read. */
+  actual: boolean | null;
+  /** commanded and actual agree. */
+  verified: boolean;
+}
+
+export type SetOutputFailure = 'unknown-output' | 'unavailable' | 'write-failed' | 'readback-failed' | 'mismatch';
+
+export type SetOutputResult =
+  | { ok: true; verified: true; deviceId: string; outputId: string; on: boolean; commandId: string }
+  | { ok: false; verified: false; deviceId: string; outputId: string; on: boolean; reason: SetOutputFailure; message: string; actual?: boolean; commandId?: string };
+
+export interface SetOutputOptions {
+  /** Sessions the change concerns (for the event log); the device's sessions by default. */
+  sessionIds?: string[];
+}
+
+export const RELAY_DEFAULTS = {
+  pollMs: 5000, // 5 s
+  missesBeforeUnavailable: 3,
+} as const;
+
+interface OutputState {
+  commanded: boolean | null;
+  actual: boolean | null;
+  /** Bumped on every write, so a read-back issued before it is not compared with the new value. */
+  version: number;
+}
+
+type RelayOptions = KindOptions<'relay'>;
+
+export class RelayDevice implements Device {
+  readonly id: string;
+  readonly kind = 'relay' as const;
+  readonly commandNames = ['set', 'refresh'] as const;
+  private readonly outputsById = new Map<string, RelayOutput>();
+  private readonly state = new Map<string, OutputState>();
+  private readonly coilCount: number;
+  private readonly pollMs: number;
+  private readonly alarms: AlarmLatch;
+  private readonly driver: ModbusDeviceDriver;
+  private timer: TimerHandle | null = null;
+  private polling: Promise<void> | null = null;
+  private running = false;
+  private misses = 0;
+  private linkUp = false;
+  private unlisten: (() => void) | null = null;
+
+  constructor(private readonly ctx: DeviceContext) {
+    this.id = ctx.config.id;
+    this.driver = ctx.driver as ModbusDeviceDriver;
+    const o = ctx.config.options as Partial<RelayOptions>;
+    this.pollMs = o.pollMs ?? RELAY_DEFAULTS.pollMs;
+    for (const out of o.outputs ?? []) {
+      this.outputsById.set(out.id, { id: out.id, coil: out.coil, name: out.name ?? out.id, role: out.role, ...(out.room ? { room: out.room } : {}), restoreOrder: out.restoreOrder ?? 0 });
+      this.state.set(out.id, { commanded: null, actual: null, version: 0 });
+    }
+    // Read every configured coil in one function-1 request (at least the module's count).
+    this.coilCount = Math.max(o.coils ?? 1, ...[...this.outputsById.values()].map((x) => x.coil + 1));
+    this.alarms = new AlarmLatch({ source: 'relay', actor: `device:${this.id}`, bus: ctx.bus, events: ctx.events, log: ctx.log, sessionIds: () => ctx.sessionsFor(this.id) });
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    this.ctx.availability.setLink(this.id, false, 'not read yet');
+    this.unlisten = this.driver.line.onStateChange((connected) => {
+      if (!connected) this.setLink(false, 'Modbus line lost');
+      else void this.readBack();
+    });
+    this.driver.line.start();
+    this.schedule();
+    if (this.driver.line.isConnected()) await this.readBack();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.timer?.cancel();
+    this.timer = null;
+    this.unlisten?.();
+    this.unlisten = null;
+    await this.polling;
+    await this.driver.release();
+  }
+
+  outputs(): RelayOutputView[] {
+    return [...this.outputsById.values()].map((o) => {
+      const s = this.state.get(o.id)!;
+      return { ...o, commanded: s.commanded, actual: s.actual, verified: s.commanded !== null && s.commanded === s.actual };
+    });
+  }
+
+  output(outputId: string): RelayOutputView | null {
+    return this.outputs().find((o) => o.id === outputId) ?? null;
+  }
+
+  /**
+   * Switches one output: writes its coil (function 5), reads it back (function 1) and
+   * compares. Recorded in the command ledger; a mismatch raises an alarm. Never throws.
+   */
+  async setOutput(outputId: string, on: boolean, issuer: string, opts: SetOutputOptions = {}): Promise<SetOutputResult> {
+    return (await this.switchOutput(outputId, on, issuer, opts)).result;
+  }
+
+  private async switchOutput(outputId: string, on: boolean, issuer: string, opts: SetOutputOptions): Promise<{ result: SetOutputResult; outcome: CommandOutcome | null }> {
+    const out = this.outputsById.get(outputId);
+    const base = { deviceId: this.id, outputId, on };
+    const req = {
+      deviceId: this.id,
+      deviceKind: this.kind,
+      cmd: 'set',
+      args: { output: outputId, on },
+      issuer,
+      sessionIds: opts.sessionIds ?? this.ctx.sessionsFor(this.id),
+    };
+    let result: SetOutputResult | null = null;
+    let outcome: CommandOutcome;
+    try {
+      outcome = await this.ctx.commands.run(req, async () => {
+        if (!out) {
+          result = { ...base, ok: false, verified: false, reason: 'unknown-output', message: `${this.id} has no output ${outputId} (known: ${[...this.outputsById.keys()].join(', ') || 'none'})` };
+          return { ok: false, error: result.message };
+        }
+        if (!this.driver.line.isConnected()) {
+          result = { ...base, ok: false, verified: false, reason: 'unavailable', message: `${this.id} is unavailable` };
+          return 'unavailable';
+        }
+        result = await this.writeAndVerify(out, on, issuer);
+        return result.ok ? { ok: true, result: { verified: true, actual: on } } : { ok: false, error: result.message, result: { verified: false, ...(result.actual !== undefined ? { actual: result.actual } : {}) } };
+      });
+    } catch (err) {
+      this.ctx.log.error({ err, outputId }, 'relay command not recorded');
+      return { result: { ...base, ok: false, verified: false, reason: 'write-failed', message: `not recorded: ${String(err)}` }, outcome: null };
+    }
+    const r = result as SetOutputResult | null;
+    if (!r) return { result: { ...base, ok: false, verified: false, reason: 'write-failed', message: outcome.error ?? 'failed', commandId: outcome.id }, outcome };
+    return { result: { ...r, commandId: outcome.id }, outcome };
+  }
+
+  /** Reads every output back now and compares with what was commanded. */
+  refresh(): Promise<void> {
+    return this.readBack();
+  }
+
+  health(): DeviceHealth {
+    const r = this.ctx.availability.get(this.id);
+    return { available: r?.available ?? false, lastSeen: r?.lastSeen ?? null, state: this.stateView(), ...(r ? { detail: r.reason } : {}) };
+  }
+
+  async execute(command: DeviceCommand): Promise<CommandOutcome> {
+    const req = { deviceId: this.id, deviceKind: this.kind, cmd: command.cmd, args: command.args, issuer: command.issuer, sessionIds: command.sessionId ? [command.sessionId] : this.ctx.sessionsFor(this.id) };
+    if (command.cmd === 'set') {
+      const { output, on } = command.args;
+      if (typeof output !== 'string' || typeof on !== 'boolean') {
+        return this.ctx.commands.run(req, async () => ({ ok: false, error: 'set takes {"output": "<output id>", "on": true|false}' }));
+      }
+      const { result, outcome } = await this.switchOutput(output, on, command.issuer, command.sessionId ? { sessionIds: [command.sessionId] } : {});
+      if (outcome) return outcome;
+      return { id: '', outcome: 'failed', ok: false, attempts: 1, latencyMs: 0, error: result.ok ? 'not recorded' : result.message };
+    }
+    if (command.cmd === 'refresh') {
+      return this.ctx.commands.run(req, async () => {
+        if (!this.driver.line.isConnected()) return 'unavailable';
+        await this.readBack();
+        return { ok: true, result: this.stateView() };
+      });
+    }
+    return this.ctx.commands.run(req, async () => ({ ok: false, error: `unknown command ${command.cmd} (known: set, refresh)` }));
+  }
+
+  private async writeAndVerify(out: RelayOutput, on: boolean, issuer: string): Promise<SetOutputResult> {
+    const base = { deviceId: this.id, outputId: out.id, on };
+    const s = this.state.get(out.id)!;
+    s.version++;
+    s.commanded = on;
+    const w = await this.driver.line.writeCoil(this.driver.unitId, out.coil, on);
+    if (!w.ok) {
+      this.publishState();
+      return { ...base, ok: false, verified: false, reason: 'write-failed', message: `write coil ${out.coil}: ${w.error.kind}: ${w.error.message}` };
+    }
+    const r = await this.driver.line.readCoils(this.driver.unitId, out.coil, 1);
+    if (!r.ok) {
+      this.publishState();
+      return { ...base, ok: false, verified: false, reason: 'readback-failed', message: `read back coil ${out.coil}: ${r.error.kind}: ${r.error.message}` };
+    }
+    const actual = r.value[0] === true;
+    s.actual = actual;
+    this.gotAnswer();
+    const verified = actual === on;
+    await this.compare(out, s);
+    this.ctx.bus.emit('relay.output', { deviceId: this.id, outputId: out.id, role: out.role, on, verified, issuer });
+    this.publishState();
+    if (verified) return { ...base, ok: true, verified: true, commandId: '' };
+    return { ...base, ok: false, verified: false, reason: 'mismatch', message: `${out.id} (coil ${out.coil}) reads ${actual ? 'on' : 'off'} after being switched ${on ? 'on' : 'off'}`, actual };
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    this.timer = this.ctx.clock.setTimeout(() => {
+      this.timer = null;
+      void this.readBack().then(() => this.schedule());
+    }, this.pollMs);
+  }
+
+  private readBack(): Promise<void> {
+    if (this.polling) return this.polling;
+    this.polling = this.doReadBack().finally(() => {
+      this.polling = null;
+    });
+    return this.polling;
+  }
+
+  private async doReadBack(): Promise<void> {
+    const versions = new Map([...this.state].map(([id, s]) => [id, s.version]));
+    const r = await this.driver.line.readCoils(this.driver.unitId, 0, this.coilCount);
+    if (!this.running) return;
+    if (!r.ok) {
+      this.misses++;
+      this.ctx.metrics.driverFailures.inc({ device: this.id, kind: r.error.kind });
+      if (this.misses >= RELAY_DEFAULTS.missesBeforeUnavailable || !this.driver.line.isConnected()) {
+        this.setLink(false, `${this.misses} read-backs failed: ${r.error.kind}: ${r.error.message}`);
+      }
+      return;
+    }
+    this.gotAnswer();
+    for (const out of this.outputsById.values()) {
+      const s = this.state.get(out.id)!;
+      if (s.version !== versions.get(out.id)) continue; // written meanwhile: that write verifies itself
+      s.actual = r.value[out.coil] === true;
+      // At start the hub adopts what it finds: it has not commanded anything yet.
+      if (s.commanded === null) s.commanded = s.actual;
+      await this.compare(out, s);
+    }
+    this.publishState();
+  }
+
+  private async compare(out: RelayOutput, s: OutputState): Promise<void> {
+    const id = `relay-mismatch:${this.id}:${out.id}`;
+    if (s.commanded === null || s.actual === null) return;
+    if (s.commanded === s.actual) {
+      await this.alarms.clear(id, 'output follows again');
+      return;
+    }
+    await this.alarms.raise({
+      id,
+      severity: out.role === 'sheddable' || out.role === 'other' ? 'warning' : 'critical',
+      message: `${this.id} output ${out.id} (${out.role}, coil ${out.coil}) does not follow: commanded ${s.commanded ? 'on' : 'off'}, reads ${s.actual ? 'on' : 'off'}`,
+      deviceId: this.id,
+      data: { outputId: out.id, coil: out.coil, role: out.role, commanded: s.commanded, actual: s.actual },
+    });
+  }
+
+  private gotAnswer(): void {
+    this.misses = 0;
+    if (!this.linkUp) this.setLink(true, 'answering');
+    else this.ctx.availability.seen(this.id);
+  }
+
+  private setLink(up: boolean, reason: string): void {
+    if (up === this.linkUp) return;
+    this.linkUp = up;
+    this.ctx.availability.setLink(this.id, up, reason);
+  }
+
+  private publishState(): void {
+    this.ctx.availability.patchState(this.id, this.stateView());
+  }
+
+  private stateView(): Record<string, unknown> {
+    const outputs: Record<string, unknown> = {};
+    for (const o of this.outputs()) outputs[o.id] = { on: o.actual, commanded: o.commanded, verified: o.verified, role: o.role, coil: o.coil };
+    return { outputs, mismatches: this.alarms.list().map((a) => a.id.split(':').pop()) };
+  }
+}
+
+export function createRelayDevice(ctx: DeviceContext): Device {
+  return new RelayDevice(ctx);
+}

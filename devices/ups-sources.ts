@@ -1,0 +1,217 @@
+/**
+ * The three ways a UPS reaches the hub, behind one interface: Modbus registers (the
+ * contract's map), a NUT server (`upsd`, for UPSes on USB), and a GPIO dry contact
+ * (mains-fail, edge interrupt: the fastest signal). Each answers a poll with a reading,
+ * a communication failure, or a refused (impossible) reading; nothing is thrown.
+ */
+import type { ModbusDeviceDriver } from '../drivers/modbus-pool.js';
+import type { NutClient } from '../drivers/nut.js';
+import { parseUpsStatus } from '../drivers/nut.js';
+import type { Bit, DigitalInput } from '../drivers/gpio.js';
+import type { Logger } from '../hub/log.js';
+import type { Result } from '../hub/result.js';
+import { decodeRegisters, imageKey, readPlan, validateReading, type UpsReading, type UpsRegisterMap } from './ups-map.js';
+
+export type UpsPoll = { ok: true; reading: UpsReading } | { ok: false; kind: 'comm' | 'invalid'; reason: string };
+
+export interface UpsSource {
+  readonly name: 'modbus' | 'nut' | 'gpio';
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  read(): Promise<UpsPoll>;
+  /** Sources with interrupts report a change as soon as it happens. */
+  onPush?(listener: (poll: UpsPoll) => void): () => void;
+}
+
+const NULL_EXTRAS = {
+  replaceBattery: null,
+  overload: null,
+  charging: null,
+  bypass: null,
+  fault: null,
+  charge: null,
+  runtime: null,
+  inputVoltage: null,
+  outputVoltage: null,
+  load: null,
+  batteryTemperature: null,
+  inputFrequency: null,
+} as const;
+
+/** Holding or input registers per the (overridable) map, in as few reads as possible. */
+export class ModbusUpsSource implements UpsSource {
+  readonly name = 'modbus' as const;
+  private readonly plan;
+
+  constructor(
+    private readonly driver: ModbusDeviceDriver,
+    private readonly map: UpsRegisterMap,
+  ) {
+    this.plan = readPlan(map);
+  }
+
+  async start(): Promise<void> {
+    this.driver.line.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.driver.release();
+  }
+
+  async read(): Promise<UpsPoll> {
+    const image = new Map<string, number>();
+    for (const block of this.plan) {
+      const { line, unitId } = this.driver;
+      const r =
+        block.function === 3
+          ? await line.readHoldingRegisters(unitId, block.start, block.count)
+          : await line.readInputRegisters(unitId, block.start, block.count);
+      if (!r.ok) {
+        const what = r.error.kind === 'exception' ? `Modbus exception ${String(r.error.code)} (${r.error.message})` : `${r.error.kind}: ${r.error.message}`;
+        return { ok: false, kind: 'comm', reason: `function ${block.function} registers ${block.start}..${block.start + block.count - 1}: ${what}` };
+      }
+      r.value.forEach((v, i) => image.set(imageKey(block.function, block.start + i), v));
+    }
+    const decoded = decodeRegisters(this.map, image);
+    return decoded.ok ? { ok: true, reading: decoded.reading } : { ok: false, kind: 'invalid', reason: decoded.reason };
+  }
+}
+
+/** NUT variable → reading field (NUT's names, docs/nut-names.txt). */
+const NUT_NUMBERS: [string, keyof UpsReading][] = [
+  ['battery.charge', 'charge'],
+  ['battery.runtime', 'runtime'],
+  ['input.voltage', 'inputVoltage'],
+  ['output.voltage', 'outputVoltage'],
+  ['ups.load', 'load'],
+  ['battery.temperature', 'batteryTemperature'],
+  ['input.frequency', 'inputFrequency'],
+];
+
+/** Reads `LIST VAR` from upsd; `ups.status` tokens OL, OB, LB, RB, FSD, CHRG, OVER, BYPASS. */
+export function readingFromNut(vars: Record<string, string>): UpsPoll {
+  const status = vars['ups.status'];
+  if (status === undefined) return { ok: false, kind: 'invalid', reason: 'upsd has no ups.status for this UPS' };
+  const s = parseUpsStatus(status);
+  if (!s.online && !s.onBattery) {
+    // e.g. "OFF", or "WAIT" while the driver starts: nothing to base a decision on yet.
+    return { ok: false, kind: 'invalid', reason: `ups.status "${status}" says neither OL nor OB` };
+  }
+  const reading: UpsReading = {
+    ...NULL_EXTRAS,
+    mainsPresent: s.online,
+    onBattery: s.onBattery,
+    batteryLow: s.lowBattery,
+    replaceBattery: s.replaceBattery,
+    overload: s.overload,
+    charging: s.charging,
+    bypass: s.bypass,
+    fault: null,
+    forcedShutdown: s.forcedShutdown,
+  };
+  for (const [name, field] of NUT_NUMBERS) {
+    const raw = vars[name];
+    if (raw === undefined) continue;
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) return { ok: false, kind: 'invalid', reason: `${name} "${raw}" is not a number` };
+    (reading as unknown as Record<string, unknown>)[field] = n;
+  }
+  const v = validateReading(reading);
+  return v.ok ? { ok: true, reading: v.reading } : { ok: false, kind: 'invalid', reason: v.reason };
+}
+
+export class NutUpsSource implements UpsSource {
+  readonly name = 'nut' as const;
+
+  constructor(private readonly client: NutClient) {}
+
+  async start(): Promise<void> {
+    // Connects in the background and keeps retrying; polls fail as misses meanwhile.
+    void this.client.connect();
+  }
+
+  async stop(): Promise<void> {
+    await this.client.close();
+  }
+
+  async read(): Promise<UpsPoll> {
+    const r = await this.client.listVars();
+    if (!r.ok) return { ok: false, kind: 'comm', reason: `upsd ${r.error.kind}: ${r.error.message}` };
+    return readingFromNut(r.value);
+  }
+}
+
+/** What the hub gets for a `gpio` transport: a way to open the line (a fake in tests). */
+export interface GpioOpener {
+  open(): Result<DigitalInput>;
+}
+
+/**
+ * A dry contact: logical 1 = mains failed (the contact closes on "AC fail"; set `activeLow`
+ * for contacts wired the other way). It knows mains and nothing else.
+ */
+export class GpioUpsSource implements UpsSource {
+  readonly name = 'gpio' as const;
+  private input: DigitalInput | null = null;
+  private openError = 'GPIO line not opened';
+  private unwatch: (() => void) | null = null;
+  private readonly listeners = new Set<(poll: UpsPoll) => void>();
+
+  constructor(
+    private readonly opener: GpioOpener,
+    private readonly log: Logger,
+  ) {}
+
+  static readingFor(value: Bit): UpsReading {
+    return { ...NULL_EXTRAS, mainsPresent: value === 0, onBattery: value === 1, batteryLow: false, forcedShutdown: false };
+  }
+
+  async start(): Promise<void> {
+    this.ensureOpen();
+  }
+
+  async stop(): Promise<void> {
+    this.unwatch?.();
+    this.unwatch = null;
+    this.listeners.clear();
+    const input = this.input;
+    this.input = null;
+    await input?.close();
+  }
+
+  async read(): Promise<UpsPoll> {
+    const input = this.ensureOpen();
+    if (!input) return { ok: false, kind: 'comm', reason: this.openError };
+    const r = await input.read();
+    if (!r.ok) return { ok: false, kind: 'comm', reason: `GPIO ${r.error.kind}: ${r.error.message}` };
+    return { ok: true, reading: GpioUpsSource.readingFor(r.value) };
+  }
+
+  onPush(listener: (poll: UpsPoll) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  private ensureOpen(): DigitalInput | null {
+    if (this.input) return this.input;
+    const r = this.opener.open();
+    if (!r.ok) {
+      this.openError = `GPIO: ${r.error.message}`;
+      return null;
+    }
+    this.input = r.value;
+    this.unwatch = r.value.watch((value) => {
+      const poll: UpsPoll = { ok: true, reading: GpioUpsSource.readingFor(value) };
+      for (const l of [...this.listeners]) {
+        try {
+          l(poll);
+        } catch (err) {
+          this.log.error({ err }, 'UPS GPIO listener threw');
+        }
+      }
+    });
+    return this.input;
+  }
+}

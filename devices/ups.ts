@@ -1,0 +1,186 @@
+/**
+ * A UPS, polled at `pollMs` (default 1 s) through one of three sources (Modbus, NUT, GPIO
+ * dry contact). It goes unavailable only after `missesBeforeLost` consecutive misses
+ * (logged once), then polls with backoff until it answers again. Impossible readings
+ * (charge 250 %) are refused: they count as misses, raise an alarm and keep the last valid
+ * reading. A UPS lost while it was on battery is flagged `lostOnBattery` (the power
+ * feature treats that as low battery, as NUT does). Every poll ends in a `ups.status` bus event.
+ */
+import type { CommandOutcome } from '../hub/commands.js';
+import type { TimerHandle } from '../hub/clock.js';
+import type { KindOptions } from '../config/schema.js';
+import type { ModbusDeviceDriver } from '../drivers/modbus-pool.js';
+import type { NutClient } from '../drivers/nut.js';
+import { AlarmLatch } from './alarm.js';
+import { upsMapFrom, type UpsStatus } from './ups-map.js';
+import { GpioUpsSource, ModbusUpsSource, NutUpsSource, type GpioOpener, type UpsPoll, type UpsSource } from './ups-sources.js';
+import type { Device, DeviceCommand, DeviceContext, DeviceHealth } from './types.js';
+
+export const UPS_DEFAULTS = {
+  pollMs: 1000, // 1 s
+  missesBeforeLost: 3,
+  maxBackoffMs: 30_000, // 30 s between polls of a lost UPS, at most
+} as const;
+
+type UpsOptions = KindOptions<'ups'>;
+
+/** The source for the device's transport; the driver is what the composition root built for it. */
+export function upsSourceFor(ctx: DeviceContext): UpsSource {
+  const t = ctx.config.transport.type;
+  const options = ctx.config.options as Partial<UpsOptions>;
+  if (t === 'modbus-tcp' || t === 'modbus-rtu') return new ModbusUpsSource(ctx.driver as ModbusDeviceDriver, upsMapFrom(options));
+  if (t === 'nut') return new NutUpsSource(ctx.driver as NutClient);
+  if (t === 'gpio') return new GpioUpsSource(ctx.driver as GpioOpener, ctx.log);
+  throw new Error(`a UPS cannot use transport ${t}`);
+}
+
+export class UpsDevice implements Device {
+  readonly id: string;
+  readonly kind = 'ups' as const;
+  readonly commandNames = ['refresh'] as const;
+  private readonly pollMs: number;
+  private readonly missesBeforeLost: number;
+  private readonly alarms: AlarmLatch;
+  private current: UpsStatus;
+  private timer: TimerHandle | null = null;
+  private polling: Promise<void> | null = null;
+  private running = false;
+  private unpush: (() => void) | null = null;
+  private lostPolls = 0;
+
+  constructor(
+    private readonly ctx: DeviceContext,
+    private readonly source: UpsSource = upsSourceFor(ctx),
+  ) {
+    this.id = ctx.config.id;
+    const o = ctx.config.options as Partial<UpsOptions>;
+    this.pollMs = o.pollMs ?? UPS_DEFAULTS.pollMs;
+    this.missesBeforeLost = o.missesBeforeLost ?? UPS_DEFAULTS.missesBeforeLost;
+    this.current = { source: source.name, comm: 'unknown', reading: null, readingAt: null, lostOnBattery: false, lastError: null, misses: 0 };
+    this.alarms = new AlarmLatch({
+      source: 'ups',
+      actor: `device:${this.id}`,
+      bus: ctx.bus,
+      events: ctx.events,
+      log: ctx.log,
+      sessionIds: () => ctx.sessionsFor(this.id),
+    });
+  }
+
+  status(): UpsStatus {
+    return { ...this.current };
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    this.ctx.availability.setLink(this.id, false, 'not polled yet');
+    await this.source.start();
+    this.unpush = this.source.onPush?.((poll) => this.apply(poll, 'edge')) ?? null;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.timer?.cancel();
+    this.timer = null;
+    this.unpush?.();
+    this.unpush = null;
+    await this.polling;
+    await this.source.stop();
+  }
+
+  /** One poll now (also what the periodic timer runs); resolves when it has been applied. */
+  pollNow(): Promise<void> {
+    if (this.polling) return this.polling;
+    this.polling = (async () => {
+      let poll: UpsPoll;
+      try {
+        poll = await this.source.read();
+      } catch (err) {
+        poll = { ok: false, kind: 'comm', reason: `source failed: ${String(err)}` };
+      }
+      if (this.running) this.apply(poll, 'poll');
+    })().finally(() => {
+      this.polling = null;
+    });
+    return this.polling;
+  }
+
+  health(): DeviceHealth {
+    const r = this.ctx.availability.get(this.id);
+    return { available: r?.available ?? false, lastSeen: r?.lastSeen ?? null, state: this.stateView(), ...(r ? { detail: r.reason } : {}) };
+  }
+
+  async execute(command: DeviceCommand): Promise<CommandOutcome> {
+    const req = { deviceId: this.id, deviceKind: this.kind, cmd: command.cmd, args: command.args, issuer: command.issuer, sessionIds: this.ctx.sessionsFor(this.id) };
+    if (command.cmd !== 'refresh') return this.ctx.commands.run(req, async () => ({ ok: false, error: `unknown command ${command.cmd} (known: refresh)` }));
+    return this.ctx.commands.run(req, async () => {
+      await this.pollNow();
+      const s = this.current;
+      if (s.comm !== 'ok' && s.misses > 0) return s.comm === 'lost' ? 'unavailable' : { ok: false, error: s.lastError ?? 'no answer' };
+      return { ok: true, result: this.stateView() };
+    });
+  }
+
+  private schedule(ms: number): void {
+    if (!this.running) return;
+    this.timer = this.ctx.clock.setTimeout(() => {
+      this.timer = null;
+      void this.pollNow().then(() => this.schedule(this.nextDelay()));
+    }, ms);
+  }
+
+  /** pollMs while answering; doubling up to 30 s while lost (the line reconnects on its own). */
+  private nextDelay(): number {
+    if (this.current.comm !== 'lost') return this.pollMs;
+    return Math.min(UPS_DEFAULTS.maxBackoffMs, Math.max(this.pollMs, this.pollMs * 2 ** Math.min(this.lostPolls, 10)));
+  }
+
+  private apply(poll: UpsPoll, via: 'poll' | 'edge'): void {
+    const now = this.ctx.clock.now();
+    const before = this.current;
+    if (poll.ok) {
+      if (before.comm === 'lost') this.ctx.log.info({ deviceId: this.id, misses: before.misses }, 'UPS answering again');
+      this.lostPolls = 0;
+      this.current = { source: this.source.name, comm: 'ok', reading: poll.reading, readingAt: now, lostOnBattery: false, lastError: null, misses: 0 };
+      if (before.comm !== 'ok') this.ctx.availability.setLink(this.id, true, via === 'edge' ? 'GPIO edge' : 'answering');
+      else this.ctx.availability.seen(this.id);
+      void this.alarms.clear(`ups-invalid-data:${this.id}`, 'valid reading');
+      void this.alarms.clear(`ups-comm-lost:${this.id}`, 'answering again');
+    } else {
+      const misses = before.misses + 1;
+      if (misses === 1) this.ctx.log.warn({ deviceId: this.id, reason: poll.reason }, 'UPS poll missed');
+      else this.ctx.log.debug({ deviceId: this.id, reason: poll.reason, misses }, 'UPS poll missed');
+      if (poll.kind === 'invalid') {
+        void this.alarms.raise({ id: `ups-invalid-data:${this.id}`, severity: 'warning', message: `${this.id} reports impossible values: ${poll.reason}`, deviceId: this.id, data: { reason: poll.reason } });
+      }
+      const lost = before.comm === 'lost' || misses >= this.missesBeforeLost;
+      if (before.comm === 'lost') this.lostPolls++;
+      const lostOnBattery = lost && (before.lostOnBattery || before.reading?.onBattery === true || before.reading?.mainsPresent === false);
+      this.current = { ...before, comm: lost ? 'lost' : before.comm, lostOnBattery, lastError: poll.reason, misses };
+      if (lost && before.comm !== 'lost') {
+        // Availability logs this once; repeats are counted, not logged.
+        this.ctx.availability.setLink(this.id, false, `${misses} polls missed: ${poll.reason}`);
+        void this.alarms.raise({
+          id: `ups-comm-lost:${this.id}`,
+          severity: lostOnBattery ? 'critical' : 'warning',
+          message: lostOnBattery ? `${this.id} went silent while on battery: treated as low battery` : `${this.id} does not answer (${poll.reason})`,
+          deviceId: this.id,
+          data: { misses, lostOnBattery },
+        });
+      }
+      this.ctx.metrics.driverFailures.inc({ device: this.id, kind: poll.kind });
+    }
+    this.ctx.availability.patchState(this.id, this.stateView());
+    this.ctx.bus.emit('ups.status', { deviceId: this.id, status: this.status() });
+  }
+
+  private stateView(): Record<string, unknown> {
+    const s = this.current;
+    return { source: s.source, comm: s.comm, lostOnBattery: s.lostOnBattery, lastError: s.lastError, misses: s.misses, readingAt: s.readingAt, ...(s.reading ?? {}) };
+  }
+}
+
+export function createUpsDevice(ctx: DeviceContext): Device {
+  return new UpsDevice(ctx);
+}

@@ -1,0 +1,67 @@
+/**
+ * The call/broadcast feature: wires the PA controller line into the hub (driver per transport),
+ * the broadcast service (warnings, calls, emergencies), the announcement scheduler and the routes.
+ * `installBroadcast(hub)` is what the composition root calls; tests call it on a bare Hub.
+ */
+import type { Hub, Feature } from '../hub.js';
+import { BroadcastDevice, createBroadcastDriver } from '../../devices/broadcast.js';
+import { BroadcastService } from './service.js';
+import { AnnouncementScheduler } from './announcements.js';
+import { broadcastRoutes } from './routes.js';
+import { broadcastConfigProblems, resolveSettings } from './settings.js';
+
+export interface BroadcastFeature extends Feature {
+  service(): BroadcastService | null;
+  scheduler(): AnnouncementScheduler | null;
+  devices(): BroadcastDevice[];
+}
+
+export function installBroadcast(hub: Hub): BroadcastFeature {
+  const problems = broadcastConfigProblems(hub.facility);
+  if (problems.length > 0) {
+    throw new Error(`invalid broadcast configuration:\n${problems.map((p) => `  ${p.path}: found ${p.found}, expected ${p.expected}`).join('\n')}`);
+  }
+  const settings = resolveSettings(hub.facility);
+  const controller = hub.facility.broadcast?.controller;
+  const tunables = controller ? { reconnectMinMs: controller.reconnectMinMs, reconnectMaxMs: controller.reconnectMaxMs } : {};
+  // The PA controller's line: a serial port or a TCP serial device server. Other kinds on these
+  // transports (none today) keep whatever factory was there before.
+  for (const type of ['serial', 'tcp']) {
+    const previous = hub.driverFactories.get(type);
+    hub.driverFactories.set(type, (deviceId) => {
+      const config = hub.facility.devices.find((d) => d.id === deviceId);
+      if (config?.kind !== 'broadcast') {
+        if (previous) return previous(deviceId);
+        throw new Error(`no ${type} driver for a ${config?.kind ?? 'unknown'} device`);
+      }
+      return createBroadcastDriver(config.transport, { clock: hub.clock, log: hub.log.child({ device: deviceId, module: 'pa-link' }) }, tunables);
+    });
+  }
+
+  let service: BroadcastService | null = null;
+  let scheduler: AnnouncementScheduler | null = null;
+  const devices = (): BroadcastDevice[] => [...hub.devices.values()].filter((d): d is BroadcastDevice => d instanceof BroadcastDevice);
+  const log = hub.log.child({ module: 'broadcast' });
+
+  const feature: BroadcastFeature = {
+    name: 'broadcast',
+    routes: broadcastRoutes({ service: () => service, scheduler: () => scheduler, devices, settings }),
+    async start() {
+      service = new BroadcastService({ facility: hub.facility, settings, devices: devices(), sessions: hub.sessions, events: hub.events, bus: hub.bus, clock: hub.clock, log });
+      service.start();
+      const svc = service;
+      scheduler = new AnnouncementScheduler({ settings, clock: hub.clock, bus: hub.bus, log, sessions: hub.sessions, announce: (spec, sessions) => svc.announce(spec, sessions) });
+      scheduler.start();
+      log.info({ devices: devices().map((d) => d.id), messages: settings.messages.size, announcements: settings.announcements.length }, 'broadcast ready');
+    },
+    async stop() {
+      await scheduler?.stop();
+      await service?.stop();
+    },
+    service: () => service,
+    scheduler: () => scheduler,
+    devices,
+  };
+  hub.addFeature(feature);
+  return feature;
+}

@@ -1,0 +1,258 @@
+import { formatTime } from '../time.js';
+/**
+ * The power feature: drivers for the Modbus, NUT and GPIO transports (one ModbusLine per
+ * physical line), the power state machine fed by every UPS device's `ups.status`, the
+ * failover playbook, the retained `fh/{site}/hub/power` state and `GET /api/power`.
+ * Every transition goes to the event log attached to every running session.
+ */
+import type { Hub, Feature } from '../hub.js';
+import type { RoutePlugin } from '../api/types.js';
+import { ok } from '../result.js';
+import { ModbusPool } from '../../drivers/modbus-pool.js';
+import type { ReconnectPolicy } from '../../drivers/modbus.js';
+import { NutClient } from '../../drivers/nut.js';
+import { openGpioInput, type DigitalInput } from '../../drivers/gpio.js';
+import type { TransportOf } from '../../config/schema.js';
+import { AlarmLatch } from '../../devices/alarm.js';
+import { UpsDevice } from '../../devices/ups.js';
+import { RelayDevice } from '../../devices/relay.js';
+import type { GpioOpener } from '../../devices/ups-sources.js';
+import { PowerMachine, combineInputs, upsInput, type PendingTimer, type PowerState, type Transition } from './machine.js';
+import { Playbook, type RuntimeShortfall, type ShedLoad, type StageRecord } from './playbook.js';
+import { powerRoutes } from './routes.js';
+
+export interface PowerOptions {
+  /**
+   * What the hub-shutdown stage calls. Default: `hub.stop(reason)` when
+   * `power.shutdown.stopHub` is true; null never stops anything (tests).
+   */
+  onShutdown?: ((reason: string) => void | Promise<void>) | null;
+  /** The input behind a `gpio` UPS (tests pass a FakeDigitalInput); onoff's sysfs GPIO otherwise. */
+  gpioInput?: (deviceId: string) => DigitalInput;
+  /** Reconnect backoff of the Modbus and NUT drivers (tests shorten it). */
+  reconnect?: ReconnectPolicy;
+}
+
+export interface PowerSnapshot {
+  state: PowerState;
+  since: number;
+  mains: boolean | null;
+  battery: { charge: number | null; runtime: number | null; low: boolean };
+  /** Runtime remaining on battery, s (the lowest across UPSes). */
+  runtime: number | null;
+  /** The failover stage running now, else null. */
+  stage: string | null;
+  /** Forced shutdown announced (hosts are being told to shut down). */
+  fsd: boolean;
+  reason: string;
+  pending: PendingTimer | null;
+  stages: StageRecord[];
+  ups: { deviceId: string; available: boolean; source: string; comm: string; onBattery: boolean | null; charge: number | null; runtime: number | null; lostOnBattery: boolean; lastError: string | null }[];
+  loads: { deviceId: string; outputId: string; name: string; role: string; on: boolean | null; commanded: boolean | null; verified: boolean; shed: boolean }[];
+  shedLoads: ShedLoad[];
+  runtimeShortfall: RuntimeShortfall | null;
+}
+
+export interface PowerFeature extends Feature {
+  snapshot(): PowerSnapshot;
+  /** Waits until the stages queued so far have run (tests). */
+  idle(): Promise<void>;
+}
+
+const OWNER = 'power';
+const PUBLISH_EVERY_MS = 5000; // readings alone republish the retained state at most every 5 s
+
+/** Registers the power drivers and adds the power feature; the "power" block of compose.ts. */
+export function installPower(hub: Hub, opts: PowerOptions = {}): PowerFeature {
+  const log = hub.log.child({ module: 'power' });
+  const policy = hub.facility.power;
+  checkPolicy(hub);
+
+  const pool = new ModbusPool({ clock: hub.clock, log: log.child({ driver: 'modbus' }), ...(opts.reconnect ? { reconnect: opts.reconnect } : {}) });
+  const transport = <K extends 'modbus-tcp' | 'modbus-rtu' | 'nut' | 'gpio'>(id: string): TransportOf<K> =>
+    hub.facility.devices.find((d) => d.id === id)!.transport as TransportOf<K>;
+  hub.driverFactories.set('modbus-tcp', (id) => {
+    const t = transport<'modbus-tcp'>(id);
+    return pool.acquire({ type: 'modbus-tcp', host: t.host, port: t.port, timeoutMs: t.timeoutMs }, t.unitId);
+  });
+  hub.driverFactories.set('modbus-rtu', (id) => {
+    const t = transport<'modbus-rtu'>(id);
+    return pool.acquire({ type: 'modbus-rtu', path: t.path, baudRate: t.baudRate, parity: t.parity, dataBits: t.dataBits, stopBits: t.stopBits, timeoutMs: t.timeoutMs }, t.unitId);
+  });
+  hub.driverFactories.set('nut', (id) => {
+    const t = transport<'nut'>(id);
+    const password = t.passwordEnv ? process.env[t.passwordEnv] : undefined;
+    return new NutClient({
+      config: { host: t.host, port: t.port, ups: t.ups, ...(t.username !== undefined ? { username: t.username } : {}), ...(password !== undefined ? { password } : {}) },
+      clock: hub.clock,
+      log: log.child({ driver: 'nut', deviceId: id }),
+      ...(opts.reconnect ? { reconnect: opts.reconnect } : {}),
+    });
+  });
+  hub.driverFactories.set('gpio', (id): GpioOpener => {
+    const t = transport<'gpio'>(id);
+    return {
+      open: () => (opts.gpioInput ? ok(opts.gpioInput(id)) : openGpioInput({ line: t.line, activeLow: t.activeLow, debounceMs: t.debounceMs, edge: 'both' }, log.child({ driver: 'gpio', deviceId: id }))),
+    };
+  });
+
+  const onShutdown = opts.onShutdown !== undefined ? opts.onShutdown : policy.shutdown.stopHub ? (reason: string) => hub.stop(reason) : null;
+  const running = () => hub.sessions.active();
+  const alarms = new AlarmLatch({ source: 'power', actor: 'automation:power', bus: hub.bus, events: hub.events, log, sessionIds: () => hub.runningSessions() });
+
+  const upsDevices = (): UpsDevice[] => [...hub.devices.values()].filter((d): d is UpsDevice => d instanceof UpsDevice);
+  const relayDevices = (): RelayDevice[] => [...hub.devices.values()].filter((d): d is RelayDevice => d instanceof RelayDevice);
+  const runtime = (): number | null => {
+    const values = upsDevices()
+      .map((u) => u.status().reading?.runtime ?? null)
+      .filter((v): v is number => v !== null);
+    return values.length ? Math.min(...values) : null;
+  };
+
+  let lastPublished = { key: '', at: 0 };
+  let started = false;
+  const publish = (force: boolean): void => {
+    if (!started) return;
+    const snap = snapshot();
+    const key = JSON.stringify([snap.state, snap.stage, snap.fsd, snap.mains, snap.stages.map((s) => s.status), snap.shedLoads.length, snap.runtimeShortfall !== null]);
+    const now = hub.clock.now();
+    if (!force && key === lastPublished.key && now - lastPublished.at < PUBLISH_EVERY_MS) return;
+    lastPublished = { key, at: now };
+    hub.publishHubState('power', wireView(snap, hub.facility.site.utcOffset)).catch((err: unknown) => log.debug({ err }, 'power state not published'));
+  };
+
+  const playbook = new Playbook({
+    policy,
+    clock: hub.clock,
+    log,
+    bus: hub.bus,
+    events: hub.events,
+    commands: hub.commands,
+    availability: hub.availability,
+    devices: hub.devices,
+    alarms,
+    site: hub.facility.site.id,
+    activeSessions: running,
+    publishToDevice: (deviceId, message) => hub.broker.publish(`fh/${hub.facility.site.id}/${deviceId}/cmd`, message, { qos: 1 }),
+    runtime,
+    onShutdown,
+    changed: () => publish(false),
+  });
+
+  const onTransition = (t: Transition): void => {
+    const snap = snapshot();
+    log.info({ from: t.from, to: t.to, reason: t.reason }, 'power state');
+    hub.events
+      .append({
+        type: 'power.state',
+        actor: 'automation:power',
+        sessionIds: hub.runningSessions(),
+        data: { from: t.from, to: t.to, reason: t.reason, mains: snap.mains, charge: snap.battery.charge, runtime: snap.runtime },
+      })
+      .catch((err: unknown) => log.error({ err }, 'power transition not logged'));
+    hub.bus.emit('power.state', { from: t.from, to: t.to, snapshot: snap as unknown as Record<string, unknown> });
+    playbook.onState(t.from, t.to);
+    publish(true);
+  };
+
+  const machine = new PowerMachine({ clock: hub.clock, rideThroughMs: policy.rideThroughMs, mainsStableMs: policy.mainsStableMs, onTransition });
+
+  const evaluate = (): void => {
+    machine.update(combineInputs(upsDevices().map((u) => upsInput(u.id, u.status(), policy))));
+  };
+
+  function snapshot(): PowerSnapshot {
+    const ups = upsDevices().map((u) => {
+      const s = u.status();
+      return {
+        deviceId: u.id,
+        available: hub.availability.isAvailable(u.id),
+        source: s.source,
+        comm: s.comm,
+        onBattery: s.reading ? s.reading.onBattery || !s.reading.mainsPresent : null,
+        charge: s.reading?.charge ?? null,
+        runtime: s.reading?.runtime ?? null,
+        lostOnBattery: s.lostOnBattery,
+        lastError: s.lastError,
+      };
+    });
+    const input = machine.input();
+    const charges = ups.map((u) => u.charge).filter((c): c is number => c !== null);
+    const shed = playbook.shedLoads();
+    const state = machine.state();
+    return {
+      state,
+      since: machine.since(),
+      mains: input ? input.mains : null,
+      battery: { charge: charges.length ? Math.min(...charges) : null, runtime: runtime(), low: state === 'low-battery' || state === 'critical' },
+      runtime: runtime(),
+      stage: playbook.activeStage()?.stage ?? null,
+      fsd: playbook.forcedShutdown(),
+      reason: input?.reason ?? 'no UPS has answered yet',
+      pending: machine.pending(),
+      stages: playbook.stages(),
+      ups,
+      loads: relayDevices().flatMap((r) =>
+        r.outputs()
+          .filter((o) => o.role !== 'jammer')
+          .map((o) => ({ deviceId: r.id, outputId: o.id, name: o.name, role: o.role, on: o.actual, commanded: o.commanded, verified: o.verified, shed: shed.some((s) => s.deviceId === r.id && s.outputId === o.id) })),
+      ),
+      shedLoads: shed,
+      runtimeShortfall: playbook.runtimeShortfall(),
+    };
+  }
+
+  const routes: RoutePlugin = (app, deps) => powerRoutes(app, deps, { snapshot });
+
+  const feature: PowerFeature = {
+    name: OWNER,
+    routes,
+    async start() {
+      started = true;
+      hub.bus.on(OWNER, 'ups.status', () => {
+        evaluate();
+        playbook.recheckRuntime();
+        publish(false);
+      });
+      evaluate();
+      publish(true);
+    },
+    async stop() {
+      started = false;
+      hub.bus.removeOwner(OWNER);
+      machine.stop();
+      await playbook.stop();
+    },
+    snapshot,
+    idle: () => playbook.idle(),
+  };
+  hub.addFeature(feature);
+  return feature;
+}
+
+/** Fails closed: shutdown hosts must be MQTT devices of this facility. */
+function checkPolicy(hub: Hub): void {
+  const problems: string[] = [];
+  hub.facility.power.shutdown.hosts.forEach((h, i) => {
+    const d = hub.facility.devices.find((x) => x.id === h.device);
+    if (!d) problems.push(`power.shutdown.hosts[${i}].device: found "${h.device}", expected a device id of this facility`);
+    else if (d.transport.type !== 'mqtt') problems.push(`power.shutdown.hosts[${i}].device: found "${h.device}" (${d.transport.type}), expected an MQTT device`);
+  });
+  if (problems.length) throw new Error(`invalid power config: ${problems.join('; ')}`);
+}
+
+/** The retained fh/{site}/hub/power payload: the contract's fields first; times as ISO-8601 with the site's offset, like every time the hub writes. */
+export function wireView(s: PowerSnapshot, utcOffset: string): Record<string, unknown> {
+  return {
+    state: s.state,
+    since: formatTime(s.since, utcOffset),
+    mains: s.mains,
+    battery: s.battery,
+    runtime: s.runtime,
+    stage: s.stage,
+    fsd: s.fsd,
+    reason: s.reason,
+    stages: s.stages.map((x) => ({ stage: x.stage, at: x.at, status: x.status })),
+    shedLoads: s.shedLoads.map((l) => `${l.deviceId}/${l.outputId}`),
+  };
+}

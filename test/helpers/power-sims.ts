@@ -1,0 +1,166 @@
+/**
+ * Power tests: a facility whose UPS and relay modules point at real simulators on
+ * ephemeral ports, and a hub with the power feature installed (hub-shutdown calls a
+ * recorder instead of stopping the hub).
+ */
+import { ManualClock } from '../../hub/clock.js';
+import { Hub, type HubOptions } from '../../hub/hub.js';
+import { silentLogger } from '../../hub/log.js';
+import { installPower, type PowerFeature, type PowerOptions } from '../../hub/power/feature.js';
+import { startUpsSimulator, type UpsSimulator } from '../../simulators/ups-modbus.js';
+import { startRelaySimulator, type RelaySimulator } from '../../simulators/relay-modbus.js';
+import { ADMIN_PASSWORD, facility, tempDir } from './hub.js';
+
+export interface PowerRig {
+  hub: Hub;
+  power: PowerFeature;
+  clock: ManualClock;
+  ups: UpsSimulator;
+  loads: RelaySimulator;
+  jammers: RelaySimulator;
+  shutdowns: string[];
+  login(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface PowerRigOptions {
+  /** YAML appended as the facility's `power:` section body (indented two spaces). */
+  power?: string;
+  /** Extra devices (YAML list items, indented two spaces). */
+  devices?: string;
+  upsOptions?: string;
+  clock?: ManualClock;
+  powerOptions?: PowerOptions;
+}
+
+export function powerFacilityYaml(ports: { ups: number; loads: number; jammers: number }, o: PowerRigOptions = {}): string {
+  return `
+version: 1
+site: { id: demo, utcOffset: "+08:00" }
+zones: [{ id: eval }]
+rooms:
+  - { id: room-1, zone: eval, seats: 4 }
+  - { id: room-2, zone: eval, seats: 4 }
+devices:
+  - id: ups-1
+    kind: ups
+    transport: { type: modbus-tcp, host: 127.0.0.1, port: ${ports.ups}, timeoutMs: 200 }
+    options: { pollMs: 100, missesBeforeLost: 2${o.upsOptions ? `, ${o.upsOptions}` : ''} }
+  - id: relay-1
+    kind: relay
+    transport: { type: modbus-tcp, host: 127.0.0.1, port: ${ports.jammers}, timeoutMs: 200 }
+    rooms: [room-1, room-2]
+    options:
+      coils: 4
+      pollMs: 100
+      outputs:
+        - { coil: 0, id: jammer-room-1, role: jammer, room: room-1 }
+        - { coil: 1, id: jammer-room-2, role: jammer, room: room-2 }
+  - id: relay-2
+    kind: relay
+    transport: { type: modbus-tcp, host: 127.0.0.1, port: ${ports.loads}, timeoutMs: 200 }
+    options:
+      coils: 8
+      pollMs: 100
+      outputs:
+        - { coil: 0, id: hall-display, role: sheddable, restoreOrder: 3 }
+        - { coil: 1, id: hvac-aux, role: sheddable, restoreOrder: 2 }
+        - { coil: 2, id: lobby-lighting, role: sheddable, restoreOrder: 1 }
+        - { coil: 3, id: supervision-wall, role: critical }
+  - { id: host-1, kind: robot, transport: { type: mqtt } }
+  - { id: host-2, kind: door, transport: { type: mqtt } }
+${o.devices ?? ''}
+power:
+${o.power ?? '  mainsStableMs: 10000'}
+`;
+}
+
+/** Real simulators, a hub on ephemeral ports with the power feature, a manual clock. */
+export async function startPowerRig(o: PowerRigOptions = {}): Promise<PowerRig> {
+  const clock = o.clock ?? new ManualClock();
+  const log = silentLogger();
+  const ups = await startUpsSimulator({ port: 0, clock, log });
+  const loads = await startRelaySimulator({ port: 0, log, initial: [true, true, true, true, false, false, false, false] });
+  const jammers = await startRelaySimulator({ port: 0, log, coils: 4 });
+  const tmp = tempDir('fh-power-');
+  const shutdowns: string[] = [];
+  const opts: HubOptions = {
+    facility: facility(powerFacilityYaml({ ups: ups.port, loads: loads.port, jammers: jammers.port }, o)),
+    dataDir: tmp.dir,
+    httpPort: 0,
+    mqttPort: 0,
+    httpHost: '127.0.0.1',
+    mqttHost: '127.0.0.1',
+    log,
+    clock,
+    adminPassword: ADMIN_PASSWORD,
+  };
+  const hub = new Hub(opts);
+  let power: PowerFeature;
+  try {
+    power = installPower(hub, { onShutdown: (reason) => void shutdowns.push(reason), reconnect: { initialMs: 20, maxMs: 100 }, ...o.powerOptions });
+    await hub.start();
+  } catch (err) {
+    await hub.stop('failed start');
+    await Promise.all([ups.stop(), loads.stop(), jammers.stop()]);
+    tmp.cleanup();
+    throw err;
+  }
+  return {
+    hub,
+    power,
+    clock,
+    ups,
+    loads,
+    jammers,
+    shutdowns,
+    async login() {
+      const res = await hub.api().inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'admin', password: ADMIN_PASSWORD } });
+      return res.json<{ token: string }>().token;
+    },
+    async stop() {
+      await hub.stop('test');
+      await Promise.all([ups.stop(), loads.stop(), jammers.stop()]);
+      tmp.cleanup();
+    },
+  };
+}
+
+/**
+ * Real sockets with a manual clock: advance time in small steps (firing poll timers),
+ * letting the sockets answer in between, until the condition holds.
+ */
+export async function advanceUntil(clock: ManualClock, cond: () => boolean, what: string, stepMs = 100, limitMs = 5000): Promise<void> {
+  const until = Date.now() + limitMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    clock.advance(stepMs);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A hub with the power feature for any facility text (NUT, GPIO and RTU UPS tests). */
+export async function startPowerHub(yaml: string, clock: ManualClock, powerOptions: PowerOptions = {}): Promise<{ hub: Hub; power: PowerFeature; stop(): Promise<void> }> {
+  const tmp = tempDir('fh-power-');
+  const hub = new Hub({
+    facility: facility(yaml),
+    dataDir: tmp.dir,
+    httpPort: 0,
+    mqttPort: 0,
+    httpHost: '127.0.0.1',
+    mqttHost: '127.0.0.1',
+    log: silentLogger(),
+    clock,
+    adminPassword: ADMIN_PASSWORD,
+  });
+  const power = installPower(hub, { onShutdown: null, reconnect: { initialMs: 20, maxMs: 100 }, ...powerOptions });
+  await hub.start();
+  return {
+    hub,
+    power,
+    async stop() {
+      await hub.stop('test');
+      tmp.cleanup();
+    },
+  };
+}
