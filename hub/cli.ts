@@ -126,7 +126,10 @@ async function start(args: string[], io: Out): Promise<number> {
     log.info({ count: sims.length }, 'simulators running');
   }
   io.out(`facility-hub ready: http://127.0.0.1:${hub.httpPort}  mqtt://127.0.0.1:${hub.mqttPort}  (Ctrl-C stops)`);
-  await done;
+  // The hub may also stop itself (the power playbook's last stage): then the process ends too.
+  await Promise.race([done, hub.whenStopped]);
+  if (!stopping) await stopSimulators(sims);
+  await hub.stop('exit');
   return 0;
 }
 

@@ -72,6 +72,11 @@ export class Hub {
   private ready = false;
   private stopped = false;
   private readonly stops: { name: string; fn: () => Promise<void> | void }[] = [];
+  private stoppedResolve!: () => void;
+  /** Resolves once the hub has stopped, whoever stopped it (a signal, or the power playbook). */
+  readonly whenStopped = new Promise<void>((resolve) => {
+    this.stoppedResolve = resolve;
+  });
   httpPort = 0;
   mqttPort = 0;
   readonly dataDir: string;
@@ -265,6 +270,7 @@ export class Hub {
       }
     }
     this.stops.length = 0;
+    this.stoppedResolve();
   }
 
   private ensureAdmin(): void {
