@@ -52,7 +52,7 @@ export class Availability {
       sessionsFor: (deviceId: string) => string[];
     },
   ) {
-    const rows = deps.store.db.prepare('SELECT id, last_seen, state FROM devices').all() as { id: string; last_seen: number | null; state: string | null }[];
+    const rows = deps.store.stmt('SELECT id, last_seen, state FROM devices').all() as { id: string; last_seen: number | null; state: string | null }[];
     const saved = new Map(rows.map((r) => [r.id, r]));
     for (const d of deps.facility.devices) {
       const row = saved.get(d.id);

@@ -176,7 +176,7 @@ function configCheck(args: string[], io: Out): number {
   return 0;
 }
 
-function deviceToken(args: string[], io: Out): number {
+async function deviceToken(args: string[], io: Out): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: { config: { type: 'string', default: DEMO_FACILITY }, 'data-dir': { type: 'string', default: './data' } },
@@ -206,12 +206,12 @@ function deviceToken(args: string[], io: Out): number {
     io.out(token);
     io.err(`${rotated ? 'Rotated' : 'Issued'} the token of ${id}; it is shown once and stored only as a hash. Configure the device with username "${id}" and this password.`);
   } finally {
-    store.close();
+    await store.close();
   }
   return 0;
 }
 
-function auditVerify(args: string[], io: Out): number {
+async function auditVerify(args: string[], io: Out): Promise<number> {
   const { values } = parseArgs({ args, options: { 'data-dir': { type: 'string', default: './data' } } });
   const store = new Store({ dataDir: resolve(values['data-dir']), log: silentLogger() });
   try {
@@ -223,7 +223,7 @@ function auditVerify(args: string[], io: Out): number {
     io.err(`TAMPERED: first bad record #${r.firstBad.seq}: ${r.firstBad.reason}`);
     return 3;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -239,10 +239,10 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         if (sub === 'check') return configCheck(rest, io);
         break;
       case 'device':
-        if (sub === 'token') return deviceToken(rest, io);
+        if (sub === 'token') return await deviceToken(rest, io);
         break;
       case 'audit':
-        if (sub === 'verify') return auditVerify(rest, io);
+        if (sub === 'verify') return await auditVerify(rest, io);
         break;
       case undefined:
       case 'help':

@@ -66,9 +66,9 @@ export class CommandLedger {
   async abandonPending(): Promise<number> {
     const { store, events, clock } = this.deps;
     return store.write(() => {
-      const rows = store.db.prepare("SELECT id, device_id, cmd FROM commands WHERE status = 'pending'").all() as { id: string; device_id: string; cmd: string }[];
+      const rows = store.stmt("SELECT id, device_id, cmd FROM commands WHERE status = 'pending'").all() as { id: string; device_id: string; cmd: string }[];
       for (const r of rows) {
-        store.db.prepare("UPDATE commands SET status = 'abandoned', error = 'hub restarted', finished_at = ? WHERE id = ?").run(clock.now(), r.id);
+        store.stmt("UPDATE commands SET status = 'abandoned', error = 'hub restarted', finished_at = ? WHERE id = ?").run(clock.now(), r.id);
         events.appendInTx({ type: 'command.abandoned', actor: 'hub', deviceId: r.device_id, data: { id: r.id, cmd: r.cmd, reason: 'hub restarted before an answer' } });
       }
       return rows.length;
@@ -187,7 +187,7 @@ export class CommandLedger {
     this.finished.add(id);
     if (this.finished.size > 10_000) this.finished.delete(this.finished.values().next().value as string);
     await store.write(() => {
-      store.db.prepare('UPDATE commands SET status = ?, attempts = ?, error = ?, finished_at = ? WHERE id = ?').run(outcome, attempts, error ?? null, clock.now(), id);
+      store.stmt('UPDATE commands SET status = ?, attempts = ?, error = ?, finished_at = ? WHERE id = ?').run(outcome, attempts, error ?? null, clock.now(), id);
       events.appendInTx({
         type: 'command.finished',
         actor: req.issuer as Actor,

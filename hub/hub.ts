@@ -86,7 +86,7 @@ export class Hub {
     this.log = opts.log ?? createLogger();
     this.facility = opts.facility;
     this.dataDir = opts.dataDir;
-    this.store = new Store({ dataDir: opts.dataDir, log: this.log.child({ module: 'store' }) });
+    this.store = new Store({ dataDir: opts.dataDir, log: this.log.child({ module: 'store' }), backgroundCheckpoints: true });
     this.events = new EventLog(this.store, () => this.clock.now());
     this.users = new Users(this.store, this.clock);
     this.tokens = new DeviceTokens(this.store, this.clock);

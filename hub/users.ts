@@ -33,7 +33,7 @@ export class Users {
   ) {}
 
   count(): number {
-    return (this.store.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+    return (this.store.stmt('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
   }
 
   /** Creates a user synchronously (start-up and CLI paths). */
@@ -55,21 +55,21 @@ export class Users {
   }
 
   get(username: string): User | null {
-    const row = this.store.db.prepare('SELECT * FROM users WHERE username = ? AND disabled = 0').get(username) as UserRow | undefined;
+    const row = this.store.stmt('SELECT * FROM users WHERE username = ? AND disabled = 0').get(username) as UserRow | undefined;
     return row ? { username: row.username, displayName: row.display_name, role: row.role } : null;
   }
 
   /** Checks the password and issues a token; null for a wrong name or password alike. */
   async login(username: string, password: string): Promise<{ token: string; expiresAt: number; user: User } | null> {
-    const row = this.store.db.prepare('SELECT * FROM users WHERE username = ? AND disabled = 0').get(username) as UserRow | undefined;
+    const row = this.store.stmt('SELECT * FROM users WHERE username = ? AND disabled = 0').get(username) as UserRow | undefined;
     // Verify against a dummy hash for unknown users so timing does not reveal which names exist.
     const ok = await verifySecret(password, row?.hash ?? DUMMY_HASH);
     if (!row || !ok) return null;
     const token = newToken('fht');
     const expiresAt = this.clock.now() + TOKEN_TTL_MS;
     await this.store.write(() => {
-      this.store.db.prepare('DELETE FROM api_tokens WHERE expires_at < ?').run(this.clock.now());
-      this.store.db.prepare('INSERT INTO api_tokens (token_hash, username, issued_at, expires_at) VALUES (?, ?, ?, ?)').run(sha256(token), username, this.clock.now(), expiresAt);
+      this.store.stmt('DELETE FROM api_tokens WHERE expires_at < ?').run(this.clock.now());
+      this.store.stmt('INSERT INTO api_tokens (token_hash, username, issued_at, expires_at) VALUES (?, ?, ?, ?)').run(sha256(token), username, this.clock.now(), expiresAt);
     });
     return { token, expiresAt, user: { username: row.username, displayName: row.display_name, role: row.role } };
   }
@@ -85,7 +85,7 @@ export class Users {
   }
 
   async logout(token: string): Promise<void> {
-    await this.store.write(() => this.store.db.prepare('DELETE FROM api_tokens WHERE token_hash = ?').run(sha256(token)));
+    await this.store.write(() => this.store.stmt('DELETE FROM api_tokens WHERE token_hash = ?').run(sha256(token)));
   }
 }
 

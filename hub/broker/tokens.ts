@@ -44,7 +44,7 @@ export class DeviceTokens {
   }
 
   private storedHash(deviceId: string): string | null {
-    const row = this.store.db.prepare('SELECT hash FROM device_tokens WHERE device_id = ?').get(deviceId) as { hash: string } | undefined;
+    const row = this.store.stmt('SELECT hash FROM device_tokens WHERE device_id = ?').get(deviceId) as { hash: string } | undefined;
     return row?.hash ?? null;
   }
 }

@@ -76,15 +76,23 @@ export class CheckIn {
   private allowListQueued: Promise<void> | null = null;
   private readonly gates: string[];
   private readonly roomName: Map<string, string>;
+  /** Gates with their own face threshold (a camera that scores differently). */
+  private readonly thresholds: Map<string, number>;
 
   constructor(private readonly deps: CheckInDeps) {
     this.rng = deps.rng ?? cryptoRng;
     this.gates = deps.facility.devices.filter((d) => d.kind === 'gate').map((d) => d.id);
     this.roomName = new Map(deps.facility.rooms.map((r) => [r.id, r.name || r.id]));
+    this.thresholds = new Map(
+      deps.facility.devices.flatMap((d) => {
+        const own = (d.options as { faceThreshold?: number }).faceThreshold;
+        return d.kind === 'gate' && own !== undefined ? [[d.id, own] as const] : [];
+      }),
+    );
     deps.sessions.onClose((s, now) => {
       // Inside the closing transaction: grants nobody used expire, the seats are released.
-      deps.store.db.prepare("UPDATE checkins SET status = 'expired' WHERE session_id = ? AND status = 'granted'").run(s.id);
-      deps.store.db.prepare("UPDATE checkins SET status = 'left', left_at = ? WHERE session_id = ? AND status = 'inside'").run(now, s.id);
+      deps.store.stmt("UPDATE checkins SET status = 'expired' WHERE session_id = ? AND status = 'granted'").run(s.id);
+      deps.store.stmt("UPDATE checkins SET status = 'left', left_at = ? WHERE session_id = ? AND status = 'inside'").run(now, s.id);
     });
   }
 
@@ -121,14 +129,14 @@ export class CheckIn {
     const problem = sessions.rosterProblem(sessionId, experts);
     if (problem) throw new HubError('HUB_ERR_UNPROCESSABLE', [`the seating rule cannot hold: ${problem}`], { rule: 'one expert of a session per room' });
     const keep = new Set(entries.map((e) => e.idHash));
-    const checkedIn = store.db.prepare("SELECT DISTINCT id_hash FROM checkins WHERE session_id = ? AND status IN ('granted', 'inside', 'left')").all(sessionId) as { id_hash: string }[];
+    const checkedIn = store.stmt("SELECT DISTINCT id_hash FROM checkins WHERE session_id = ? AND status IN ('granted', 'inside', 'left')").all(sessionId) as { id_hash: string }[];
     const dropped = checkedIn.filter((r) => !keep.has(r.id_hash));
     if (dropped.length) throw new HubError('HUB_ERR_CONFLICT', [`${dropped.length} person(s) already checked in would be removed from the roster`]);
     await store.write(() => {
-      store.db.prepare('DELETE FROM roster WHERE session_id = ?').run(sessionId);
-      store.db.prepare('DELETE FROM allow_list WHERE session_id = ?').run(sessionId);
-      const ins = store.db.prepare('INSERT INTO roster (session_id, id_hash, id_masked, name, role) VALUES (?, ?, ?, ?, ?)');
-      const allow = store.db.prepare('INSERT OR IGNORE INTO allow_list (gate_id, session_id, gate_hash, id_hash, id_masked) VALUES (?, ?, ?, ?, ?)');
+      store.stmt('DELETE FROM roster WHERE session_id = ?').run(sessionId);
+      store.stmt('DELETE FROM allow_list WHERE session_id = ?').run(sessionId);
+      const ins = store.stmt('INSERT INTO roster (session_id, id_hash, id_masked, name, role) VALUES (?, ?, ?, ?, ?)');
+      const allow = store.stmt('INSERT OR IGNORE INTO allow_list (gate_id, session_id, gate_hash, id_hash, id_masked) VALUES (?, ?, ?, ?, ?)');
       for (const e of entries) {
         ins.run(sessionId, e.idHash, e.idMasked, e.name, e.role);
         if (e.role === 'observer') continue;
@@ -142,7 +150,7 @@ export class CheckIn {
   }
 
   roster(sessionId: string): { idMasked: string; name: string; role: string }[] {
-    return (this.deps.store.db.prepare('SELECT id_masked, name, role FROM roster WHERE session_id = ? ORDER BY rowid').all(sessionId) as { id_masked: string; name: string; role: string }[]).map((r) => ({
+    return (this.deps.store.stmt('SELECT id_masked, name, role FROM roster WHERE session_id = ? ORDER BY rowid').all(sessionId) as { id_masked: string; name: string; role: string }[]).map((r) => ({
       idMasked: r.id_masked,
       name: r.name,
       role: r.role,
@@ -190,7 +198,7 @@ export class CheckIn {
   private decideInTx(gateId: string, req: VerifyRequest): VerifyAnswer {
     const { store, events, clock, hasher, log } = this.deps;
     const now = clock.now();
-    const prior = store.db.prepare('SELECT gate_id, answer FROM verify_decisions WHERE request_id = ?').get(req.requestId) as { gate_id: string; answer: string } | undefined;
+    const prior = store.stmt('SELECT gate_id, answer FROM verify_decisions WHERE request_id = ?').get(req.requestId) as { gate_id: string; answer: string } | undefined;
     if (prior) {
       // A repeated verify (the gate did not hear the answer): the same answer, decided once.
       if (prior.gate_id === gateId) return JSON.parse(prior.answer) as VerifyAnswer;
@@ -213,7 +221,7 @@ export class CheckIn {
 
     const idHash = hasher.hash(id.normalized);
     const served = new Set(this.deps.sessions.servedBy(gateId).map((s) => s.id));
-    const rostered = (store.db.prepare('SELECT session_id FROM roster WHERE id_hash = ?').all(idHash) as { session_id: string }[])
+    const rostered = (store.stmt('SELECT session_id FROM roster WHERE id_hash = ?').all(idHash) as { session_id: string }[])
       .map((r) => this.deps.sessions.get(r.session_id))
       .filter((s): s is Session => s !== null && served.has(s.id));
     if (rostered.length === 0) return deny('not-on-roster');
@@ -224,7 +232,7 @@ export class CheckIn {
       return deny('session-closed', {}, rostered[0]!.id);
     }
 
-    const mine = store.db.prepare("SELECT * FROM checkins WHERE id_hash = ? AND status IN ('granted', 'inside', 'left') ORDER BY granted_at").all(idHash) as CheckinRow[];
+    const mine = store.stmt("SELECT * FROM checkins WHERE id_hash = ? AND status IN ('granted', 'inside', 'left') ORDER BY granted_at").all(idHash) as CheckinRow[];
     const openIds = new Set(open.map((s) => s.id));
     const activeMine = mine.filter((c) => openIds.has(c.session_id) || c.status === 'inside');
     // Anti-passback: whoever is inside (for any session) cannot enter again.
@@ -234,7 +242,7 @@ export class CheckIn {
     // A grant not yet used (the person stepped back): the same seat again, the old grant superseded.
     const pending = activeMine.find((c) => c.status === 'granted' && !this.isStale(c, now));
     if (pending) {
-      store.db.prepare("UPDATE checkins SET status = 'superseded' WHERE request_id = ?").run(pending.request_id);
+      store.stmt("UPDATE checkins SET status = 'superseded' WHERE request_id = ?").run(pending.request_id);
       return this.grant(gateId, req, pending.session_id, idHash, idMasked, { room: pending.room!, seat: pending.seat! }, now, { supersedes: pending.request_id });
     }
 
@@ -276,13 +284,11 @@ export class CheckIn {
   }
 
   private record(gateId: string, answer: VerifyAnswer, now: number): void {
-    this.deps.store.db.prepare('INSERT INTO verify_decisions (request_id, gate_id, answer, decided_at) VALUES (?, ?, ?, ?)').run(answer.requestId, gateId, JSON.stringify(answer), now);
+    this.deps.store.stmt('INSERT INTO verify_decisions (request_id, gate_id, answer, decided_at) VALUES (?, ?, ?, ?)').run(answer.requestId, gateId, JSON.stringify(answer), now);
   }
 
   private faceThreshold(gateId: string): number {
-    const gate = this.deps.facility.devices.find((d) => d.id === gateId);
-    const own = (gate?.options as { faceThreshold?: number } | undefined)?.faceThreshold;
-    return own ?? this.policy.faceThreshold;
+    return this.thresholds.get(gateId) ?? this.policy.faceThreshold;
   }
 
   private isStale(c: CheckinRow, now: number): boolean {
@@ -321,11 +327,11 @@ export class CheckIn {
     const requestId = e.requestId;
     const at = e.ts !== undefined ? (parseTime(e.ts) ?? clock.now()) : clock.now();
     return store.write((): IngestOutcome => {
-      const c = store.db.prepare('SELECT * FROM checkins WHERE request_id = ?').get(requestId) as CheckinRow | undefined;
+      const c = store.stmt('SELECT * FROM checkins WHERE request_id = ?').get(requestId) as CheckinRow | undefined;
       if (!c || c.gate_id !== gateId) return { accepted: false, reason: `passed for unknown requestId ${requestId}` };
       if (c.status === 'inside') return { accepted: true }; // repeated event
       if (c.status !== 'granted') return { accepted: false, reason: `passed for a grant that is ${c.status}` };
-      store.db.prepare("UPDATE checkins SET status = 'inside', passed_at = ? WHERE request_id = ?").run(at, requestId);
+      store.stmt("UPDATE checkins SET status = 'inside', passed_at = ? WHERE request_id = ?").run(at, requestId);
       events.appendInTx({ type: 'checkin.passed', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [c.session_id], data: { requestId, room: c.room, seat: c.seat } });
       return { accepted: true };
     });
@@ -344,13 +350,13 @@ export class CheckIn {
     return store.write((): IngestOutcome => {
       const c = (
         idHash !== null
-          ? store.db.prepare("SELECT * FROM checkins WHERE id_hash = ? AND status = 'inside' ORDER BY granted_at DESC LIMIT 1").get(idHash)
-          : store.db.prepare('SELECT * FROM checkins WHERE request_id = ?').get(requestId)
+          ? store.stmt("SELECT * FROM checkins WHERE id_hash = ? AND status = 'inside' ORDER BY granted_at DESC LIMIT 1").get(idHash)
+          : store.stmt('SELECT * FROM checkins WHERE request_id = ?').get(requestId)
       ) as CheckinRow | undefined;
       if (!c) return { accepted: false, reason: 'exit of nobody inside' };
       if (c.status === 'left') return { accepted: true };
       if (c.status !== 'inside') return { accepted: false, reason: `exit for a check-in that is ${c.status}` };
-      store.db.prepare("UPDATE checkins SET status = 'left', left_at = ? WHERE request_id = ?").run(at, c.request_id);
+      store.stmt("UPDATE checkins SET status = 'left', left_at = ? WHERE request_id = ?").run(at, c.request_id);
       events.appendInTx({ type: 'checkin.left', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [c.session_id], data: { requestId: c.request_id, room: c.room, seat: c.seat } });
       return { accepted: true };
     });
@@ -371,17 +377,17 @@ export class CheckIn {
     const passedAt = e.ts !== undefined ? (parseTime(e.ts) ?? clock.now()) : clock.now();
     return store.write((): IngestOutcome => {
       const now = clock.now();
-      const known = store.db.prepare('SELECT request_id FROM checkins WHERE request_id = ?').get(requestId);
+      const known = store.stmt('SELECT request_id FROM checkins WHERE request_id = ?').get(requestId);
       if (known) return { accepted: true };
       const session = this.deps.sessions.get(sessionId);
       if (!session) return { accepted: false, reason: `offline-pass for unknown session ${sessionId}` };
-      const entry = store.db.prepare('SELECT id_hash, id_masked FROM allow_list WHERE gate_id = ? AND gate_hash = ? AND session_id = ?').get(gateId, gateHashValue, sessionId) as { id_hash: string; id_masked: string } | undefined;
+      const entry = store.stmt('SELECT id_hash, id_masked FROM allow_list WHERE gate_id = ? AND gate_hash = ? AND session_id = ?').get(gateId, gateHashValue, sessionId) as { id_hash: string; id_masked: string } | undefined;
       if (!entry) {
         events.appendInTx({ type: 'checkin.offline-unmatched', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [sessionId], data: { requestId, passedAt } });
         this.deps.bus.emit('alarm.raised', { id: `offline-unmatched:${requestId}`, source: 'checkin', severity: 'warning', message: `${gateId} let someone in offline who is not on the current allow-list`, deviceId: gateId });
         return { accepted: true };
       }
-      const inside = store.db.prepare("SELECT request_id FROM checkins WHERE id_hash = ? AND session_id = ? AND status IN ('inside', 'granted')").get(entry.id_hash, sessionId);
+      const inside = store.stmt("SELECT request_id FROM checkins WHERE id_hash = ? AND session_id = ? AND status IN ('inside', 'granted')").get(entry.id_hash, sessionId);
       if (inside) {
         events.appendInTx({ type: 'checkin.offline-duplicate', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [sessionId], data: { requestId, idMasked: entry.id_masked } });
         return { accepted: true };
@@ -433,7 +439,7 @@ export class CheckIn {
     const { store, clock, sessions } = this.deps;
     const now = clock.now();
     const served = new Set(sessions.servedBy(gateId).map((s) => s.id));
-    const rows = store.db.prepare('SELECT session_id, gate_hash FROM allow_list WHERE gate_id = ?').all(gateId) as { session_id: string; gate_hash: string }[];
+    const rows = store.stmt('SELECT session_id, gate_hash FROM allow_list WHERE gate_id = ?').all(gateId) as { session_id: string; gate_hash: string }[];
     const entries = rows
       .map((r) => ({ r, s: sessions.get(r.session_id) }))
       .filter(({ s }) => s !== null && s.status !== 'closed' && served.has(s.id) && s.start - s.opensMinutes * 60_000 <= now + ALLOW_LIST_HORIZON_MS)
@@ -448,11 +454,11 @@ export class CheckIn {
   private async expireStaleGrants(): Promise<void> {
     const { store, events, clock } = this.deps;
     const cutoff = clock.now() - this.policy.passageTimeoutSeconds * 1000;
-    const stale = store.db.prepare("SELECT request_id, session_id, gate_id FROM checkins WHERE status = 'granted' AND granted_at < ?").all(cutoff) as { request_id: string; session_id: string; gate_id: string }[];
+    const stale = store.stmt("SELECT request_id, session_id, gate_id FROM checkins WHERE status = 'granted' AND granted_at < ?").all(cutoff) as { request_id: string; session_id: string; gate_id: string }[];
     if (stale.length === 0) return;
     await store.write(() => {
       for (const c of stale) {
-        const r = store.db.prepare("UPDATE checkins SET status = 'expired' WHERE request_id = ? AND status = 'granted'").run(c.request_id);
+        const r = store.stmt("UPDATE checkins SET status = 'expired' WHERE request_id = ? AND status = 'granted'").run(c.request_id);
         if (r.changes) events.appendInTx({ type: 'checkin.expired', actor: 'automation:checkin', deviceId: c.gate_id, sessionIds: [c.session_id], data: { requestId: c.request_id, reason: 'not passed through the gate in time' } });
       }
     });

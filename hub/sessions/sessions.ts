@@ -97,6 +97,7 @@ export function nextTransition(s: Session): number | null {
 export class Sessions {
   private timer: TimerHandle | null = null;
   private ticking: Promise<void> = Promise.resolve();
+  private readonly servedRooms = new Map<string, Set<string> | 'all' | undefined>();
   private cache = new Map<string, Session>();
   private readonly seatsOf: Map<string, number>;
   /** Called inside the closing transaction, e.g. to release check-ins and devices. */
@@ -145,13 +146,25 @@ export class Sessions {
 
   /** Every session (any status) whose rooms a device serves: by its rooms, its zones' rooms, or all for facility-wide devices. */
   servedBy(deviceId: string): Session[] {
-    const d = this.deps.facility.devices.find((x) => x.id === deviceId);
-    if (!d) return [];
+    const rooms = this.roomsServed(deviceId);
+    if (rooms === undefined) return [];
     const all = this.list();
-    if (d.rooms.length === 0 && d.zones.length === 0) return all;
-    const rooms = new Set(d.rooms);
-    for (const r of this.deps.facility.rooms) if (r.zone !== undefined && d.zones.includes(r.zone)) rooms.add(r.id);
-    return all.filter((s) => s.rooms.some((r) => rooms.has(r)));
+    return rooms === 'all' ? all : all.filter((s) => s.rooms.some((r) => rooms.has(r)));
+  }
+
+  /** The rooms a device serves (its rooms and its zones' rooms), computed once per device. */
+  private roomsServed(deviceId: string): Set<string> | 'all' | undefined {
+    if (this.servedRooms.has(deviceId)) return this.servedRooms.get(deviceId);
+    const d = this.deps.facility.devices.find((x) => x.id === deviceId);
+    let rooms: Set<string> | 'all' | undefined;
+    if (!d) rooms = undefined;
+    else if (d.rooms.length === 0 && d.zones.length === 0) rooms = 'all';
+    else {
+      rooms = new Set(d.rooms);
+      for (const r of this.deps.facility.rooms) if (r.zone !== undefined && d.zones.includes(r.zone)) rooms.add(r.id);
+    }
+    this.servedRooms.set(deviceId, rooms);
+    return rooms;
   }
 
   /** Sessions a device serves now (in check-in or in progress). */
@@ -255,7 +268,7 @@ export class Sessions {
 
   private spans(): SessionSpan[] {
     const experts = new Map(
-      (this.deps.store.db.prepare('SELECT session_id, COUNT(*) AS n FROM roster GROUP BY session_id').all() as { session_id: string; n: number }[]).map((r) => [r.session_id, r.n]),
+      (this.deps.store.stmt('SELECT session_id, COUNT(*) AS n FROM roster GROUP BY session_id').all() as { session_id: string; n: number }[]).map((r) => [r.session_id, r.n]),
     );
     return this.list()
       .filter((s) => s.status !== 'closed')
@@ -269,7 +282,7 @@ export class Sessions {
     const next: Session = { ...s, status: to, ...(to === 'closed' ? { closedAt: now, closedBy: actor } : {}) };
     const applied = await store.write(() => {
       // Only from the status this transition was computed from (an admin close may have won).
-      const r = store.db.prepare('UPDATE sessions SET status = ?, closed_at = ?, closed_by = ? WHERE id = ? AND status = ?').run(to, next.closedAt, next.closedBy, s.id, from);
+      const r = store.stmt('UPDATE sessions SET status = ?, closed_at = ?, closed_by = ? WHERE id = ? AND status = ?').run(to, next.closedAt, next.closedBy, s.id, from);
       if (r.changes === 0) return false;
       events.appendInTx({ type: 'session.status', actor, sessionIds: [s.id], data: { code: s.code, from, to, reason } });
       if (to === 'closed') for (const hook of this.closeHooks) hook(next, now);
@@ -302,7 +315,7 @@ export class Sessions {
   }
 
   private reload(): void {
-    const rows = this.deps.store.db.prepare('SELECT * FROM sessions').all() as SessionRow[];
+    const rows = this.deps.store.stmt('SELECT * FROM sessions').all() as SessionRow[];
     this.cache = new Map(rows.map((r) => [r.id, fromRow(r)]));
   }
 }

@@ -171,7 +171,7 @@ void t.test('audit verify: ok on an untouched log; names the first bad record af
   const store = new Store({ dataDir: pristine, log: silentLogger() });
   const events = new EventLog(store, () => 1_790_000_000_000);
   for (let i = 1; i <= 8; i++) await events.append({ type: 'test.event', actor: 'hub', deviceId: 'door-1', data: { i } });
-  store.close();
+  await store.close();
 
   const ok = await runCli(['audit', 'verify', '--data-dir', pristine]);
   t.equal(ok.code, 0, ok.stderr);

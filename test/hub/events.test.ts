@@ -11,8 +11,8 @@ interface Cleanup {
 function setup(t: Cleanup, now = () => 1_790_000_000_000): { store: Store; events: EventLog; dir: string } {
   const tmp = tempDir('fh-events-');
   const store = new Store({ dataDir: tmp.dir, log: silentLogger() });
-  t.teardown(() => {
-    store.close();
+  t.teardown(async () => {
+    await store.close();
     tmp.cleanup();
   });
   return { store, events: new EventLog(store, now), dir: tmp.dir };

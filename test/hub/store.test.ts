@@ -42,19 +42,19 @@ void t.test('migrations run once and later ones apply on reopen', async (t) => {
   const s1 = new Store({ dataDir: tmp.dir, log: silentLogger(), migrations: first });
   t.equal(s1.schemaVersion(), 1);
   s1.db.prepare('INSERT INTO a (x) VALUES (7)').run();
-  s1.close();
+  await s1.close();
   // Reopening with the same list does not re-run version 1 (it would fail: table exists).
   const s2 = new Store({ dataDir: tmp.dir, log: silentLogger(), migrations: [...first, { version: 2, name: 'two', sql: 'CREATE TABLE b (y INTEGER);' }] });
   t.equal(s2.schemaVersion(), 2);
   t.same(s2.db.prepare('SELECT x FROM a').all(), [{ x: 7 }], 'data kept');
   t.equal((s2.db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'b'").get() as { n: number }).n, 1);
-  s2.close();
+  await s2.close();
   // A failing migration is rolled back whole and leaves the version where it was.
   t.throws(() => new Store({ dataDir: tmp.dir, log: silentLogger(), migrations: [{ version: 3, name: 'bad', sql: 'CREATE TABLE c (z INTEGER); SELECT * FROM nope;' }] }));
   const s3 = new Store({ dataDir: tmp.dir, log: silentLogger(), migrations: [] });
   t.equal(s3.schemaVersion(), 2, 'still version 2');
   t.equal((s3.db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'c'").get() as { n: number }).n, 0, 'no half-applied migration');
-  s3.close();
+  await s3.close();
 });
 
 void t.test('group commit: concurrent writes share commits, each resolves with its value once committed', async (t) => {
@@ -120,10 +120,10 @@ void t.test('writes after close are refused; close commits what is queued', asyn
   const store = new Store({ dataDir: tmp.dir, log: silentLogger() });
   const events = new EventLog(store, () => 3_000);
   const queued = events.append({ type: 'test.queued', actor: 'hub' });
-  store.close();
+  await store.close();
   t.equal((await queued).seq, 1, 'the queued write committed on close');
   await t.rejects(store.write(() => 1), { message: 'store is closed' });
   const reopened = new Store({ dataDir: tmp.dir, log: silentLogger() });
   t.match(verifyChain(reopened), { ok: true, records: 1 });
-  reopened.close();
+  await reopened.close();
 });
