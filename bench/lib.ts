@@ -1,0 +1,32 @@
+/** What every benchmark module returns; bench/run.ts prints and records it. */
+export interface BenchResult {
+  name: string;
+  figures: Record<string, number | string>;
+  goal?: string;
+  pass?: boolean;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function summary(samples: number[]): { p50: number; p99: number; max: number; n: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  return { p50: round(percentile(s, 50)), p99: round(percentile(s, 99)), max: round(s[s.length - 1] ?? NaN), n: s.length };
+}
+
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export function median(xs: number[]): number {
+  return percentile([...xs].sort((a, b) => a - b), 50);
+}
+
+/** High-resolution milliseconds, for measuring (never used in the hub's logic). */
+export function nowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}

@@ -1,0 +1,63 @@
+import { parentPort } from 'node:worker_threads';
+import mqtt, { type MqttClient } from 'mqtt';
+
+/**
+ * The simulated devices of the MQTT benchmarks, on their own thread (their own event
+ * loop, as real devices are separate machines): gates that send `verify` bursts and
+ * time each answer, and that acknowledge every `cmd` at once.
+ */
+type Msg =
+  | { op: 'connect'; url: string; site: string; devices: { id: string; token: string }[] }
+  | { op: 'burst'; requests: { deviceId: string; requestId: string; idNumber: string; name: string }[] }
+  | { op: 'close' };
+
+const port = parentPort!;
+const clients = new Map<string, MqttClient>();
+const pending = new Map<string, number>();
+let samples: number[] = [];
+let expected = 0;
+let site = 'demo';
+const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+port.on('message', (msg: Msg) => {
+  void handle(msg).catch((err: unknown) => port.postMessage({ op: 'error', error: String(err) }));
+});
+
+async function handle(msg: Msg): Promise<void> {
+  if (msg.op === 'connect') {
+    site = msg.site;
+    await Promise.all(
+      msg.devices.map(async (d) => {
+        const c = await mqtt.connectAsync(msg.url, { username: d.id, password: d.token, clientId: `bench-${d.id}`, reconnectPeriod: 0, protocolVersion: 4 });
+        c.on('message', (topic, payload) => onMessage(c, d.id, topic, payload));
+        await c.subscribeAsync([`fh/${site}/${d.id}/cmd`, `fh/${site}/${d.id}/verify/result`], { qos: 1 });
+        clients.set(d.id, c);
+      }),
+    );
+    port.postMessage({ op: 'connected', count: clients.size });
+  } else if (msg.op === 'burst') {
+    samples = [];
+    expected = msg.requests.length;
+    for (const r of msg.requests) {
+      pending.set(r.requestId, now());
+      clients.get(r.deviceId)!.publish(`fh/${site}/${r.deviceId}/verify`, JSON.stringify({ requestId: r.requestId, idNumber: r.idNumber, name: r.name, faceScore: 0.95, liveness: true }), { qos: 1 });
+    }
+  } else {
+    await Promise.all([...clients.values()].map((c) => c.endAsync(true)));
+    port.postMessage({ op: 'closed' });
+  }
+}
+
+function onMessage(c: MqttClient, deviceId: string, topic: string, payload: Buffer): void {
+  if (topic.endsWith('/cmd')) {
+    const { id } = JSON.parse(payload.toString()) as { id: string };
+    c.publish(`fh/${site}/${deviceId}/cmd/ack`, JSON.stringify({ id, ok: true }), { qos: 1 });
+    return;
+  }
+  const { requestId } = JSON.parse(payload.toString()) as { requestId: string };
+  const t0 = pending.get(requestId);
+  if (t0 === undefined) return;
+  pending.delete(requestId);
+  samples.push(now() - t0);
+  if (samples.length === expected) port.postMessage({ op: 'burst-done', samples });
+}
