@@ -97,7 +97,8 @@ export interface SerialLinkContext<F> {
 type Unsubscribe = () => void;
 
 interface Transport {
-  write(bytes: Buffer): Promise<Result<void>>;
+  /** Resolves once the bytes are written out; `accepted` runs as soon as the OS has taken them. */
+  write(bytes: Buffer, accepted: () => void): Promise<Result<void>>;
   close(): Promise<void>;
 }
 
@@ -190,11 +191,12 @@ export class SerialLink<F> {
     } catch (err) {
       return fail('invalid-argument', err instanceof Error ? err.message : String(err));
     }
-    const written = await transport.write(bytes);
+    // Listeners hear of the bytes when the OS accepted them: on a serial port the drain
+    // that follows can finish after the device has already answered.
+    const written = await transport.write(bytes, () => this.emit(this.writeListeners, 'bytesWritten', (l) => l(bytes)));
     if (!written.ok) return written;
     this.counters.bytesOut += bytes.length;
     this.counters.framesOut++;
-    this.emit(this.writeListeners, 'bytesWritten', (l) => l(bytes));
     return ok(undefined);
   }
 
@@ -338,13 +340,16 @@ function openTcp(host: string, port: number, timeoutMs: number, clock: Clock, h:
       sock.once('close', () => h.onClose(lastError));
       resolve(
         ok({
-          write: (bytes) =>
+          write: (bytes, accepted) =>
             new Promise<Result<void>>((res) => {
               if (sock.destroyed || !sock.writable) {
                 res(fail('disconnected', 'socket closed'));
                 return;
               }
-              sock.write(bytes, (err) => res(err ? fail('disconnected', err.message) : ok(undefined)));
+              sock.write(bytes, (err) => {
+                if (!err) accepted();
+                res(err ? fail('disconnected', err.message) : ok(undefined));
+              });
             }),
           close: () =>
             new Promise<void>((res) => {
@@ -416,16 +421,20 @@ function openSerial(
       port.once('close', () => h.onClose(lastError));
       resolve(
         ok({
-          write: (bytes) =>
+          write: (bytes, accepted) =>
             new Promise<Result<void>>((res) => {
               if (!port.isOpen) {
                 res(fail('disconnected', 'serial port closed'));
                 return;
               }
               port.write(bytes, (werr) => {
-                if (werr) res(fail('disconnected', werr.message));
+                if (werr) {
+                  res(fail('disconnected', werr.message));
+                  return;
+                }
+                accepted();
                 // drain: the callback above fires when queued; a command counts as sent once the OS has it.
-                else port.drain((derr) => res(derr ? fail('disconnected', derr.message) : ok(undefined)));
+                port.drain((derr) => res(derr ? fail('disconnected', derr.message) : ok(undefined)));
               });
             }),
           close: closePort,

@@ -84,7 +84,7 @@ export class EmbeddedBroker {
 
   async listen(port: number, host = '0.0.0.0'): Promise<number> {
     const opts: AedesOptions = {
-      concurrency: 100,
+      concurrency: 1000, // deliveries in flight: a burst of answers to 200+ gates must not queue behind 100
       queueLimit: this.limits.queueLimit,
       connectTimeout: this.limits.connectTimeoutMs,
       drainTimeout: this.limits.drainTimeoutMs,

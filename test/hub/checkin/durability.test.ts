@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { tempDir } from '../../helpers/hub.js';
-import { runCli, startCli, waitExit } from '../../helpers/cli.js';
+import { runCli, startCli } from '../../fixtures/cli.js';
 import { demoPeople } from '../../../simulators/demo-people.js';
 
 const ROOMS = 10;
@@ -23,7 +23,8 @@ void t.test('every granted check-in survives kill -9 during a burst', async (t) 
   const dataDir = join(tmp.dir, 'data');
   writeFileSync(config, facilityYaml());
   const env = { FH_ADMIN_PASSWORD: 'durability-pass' };
-  const tokens = Array.from({ length: GATES }, (_, i) => runCli(['device', 'token', `gate-${i + 1}`, '--config', config, '--data-dir', dataDir]).stdout.trim());
+  const tokens: string[] = [];
+  for (let i = 0; i < GATES; i++) tokens.push((await runCli(['device', 'token', `gate-${i + 1}`, '--config', config, '--data-dir', dataDir])).stdout.trim());
   t.ok(tokens.every((x) => x.startsWith('fhd_')), 'tokens issued');
 
   const hub = await startCli(['--config', config, '--data-dir', dataDir, '--http-port', '0', '--mqtt-port', '0', '--no-simulators'], env);
@@ -69,14 +70,13 @@ void t.test('every granted check-in survives kill -9 during a burst', async (t) 
     c.publish(`fh/demo/gate-${(n % GATES) + 1}/verify`, JSON.stringify({ requestId: `k9-${n}`, idNumber: p.idNumber, name: p.name, faceScore: 0.95, liveness: true }), { qos: 1 }, () => undefined);
   });
   await enough;
-  await waitExit(hub.child);
+  await hub.stop('SIGKILL');
   for (const c of clients) await c.endAsync(true).catch(() => undefined);
   t.ok(granted.size >= killAt, `${granted.size} grants were answered before the kill`);
 
   const again = await startCli(['--config', config, '--data-dir', dataDir, '--http-port', '0', '--mqtt-port', '0', '--no-simulators'], env);
   t.teardown(async () => {
-    again.child.kill('SIGTERM');
-    await waitExit(again.child);
+    await again.stop('SIGTERM');
   });
   const base2 = `http://127.0.0.1:${again.httpPort}`;
   const login2 = await fetch(`${base2}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'durability-pass' }) });
@@ -88,6 +88,6 @@ void t.test('every granted check-in survives kill -9 during a burst', async (t) 
   }
   const lost = [...granted].filter((r) => !stored.has(r));
   t.same(lost, [], 'no granted requestId was lost');
-  const audit = runCli(['audit', 'verify', '--data-dir', dataDir]);
-  t.equal(audit.status, 0, `the log chain is intact after kill -9: ${audit.stdout}${audit.stderr}`);
+  const audit = await runCli(['audit', 'verify', '--data-dir', dataDir]);
+  t.equal(audit.code, 0, `the log chain is intact after kill -9: ${audit.stdout}${audit.stderr}`);
 });
