@@ -4,6 +4,7 @@
  * interleave frames; nothing is thrown across this seam, every outcome is a Result.
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { Backoff, FailureStreak } from './retry.js';
 import modbusSerial from 'modbus-serial';
 import type { Clock, TimerHandle } from '../hub/clock.js';
 import type { Logger } from '../hub/log.js';
@@ -84,8 +85,6 @@ export class ModbusLine {
   private readonly log: Logger;
   private readonly timeoutMs: number;
   private readonly gapMs: number;
-  private readonly backoffInitialMs: number;
-  private readonly backoffMaxMs: number;
 
   private client: Client | null = null;
   private connected = false;
@@ -93,14 +92,14 @@ export class ModbusLine {
   /** The connection attempt in progress, so stop() can wait for its socket to be closed. */
   private connecting: Promise<void> | null = null;
   private everConnected = false;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private retryTimer: TimerHandle | null = null;
   private tail: Promise<unknown> = Promise.resolve();
   private lastFrameAt = 0;
   /** Settles the request on the wire when the connection goes away under it. */
   private abortInFlight: ((reason: Result<never>) => void) | null = null;
   private readonly listeners = new Set<StateListener>();
-  private failureStreak = 0;
+  private readonly streak: FailureStreak;
   private readonly counters: ModbusLineStats = { requests: 0, failures: 0, timeouts: 0, reconnects: 0 };
 
   constructor(ctx: ModbusLineContext) {
@@ -112,9 +111,8 @@ export class ModbusLine {
       ctx.config.type === 'modbus-rtu'
         ? (ctx.config.interFrameGapMs ?? interFrameGapFor(ctx.config.baudRate ?? MODBUS_DEFAULTS.baudRate))
         : 0;
-    this.backoffInitialMs = ctx.reconnect?.initialMs ?? MODBUS_DEFAULTS.reconnectInitialMs;
-    this.backoffMaxMs = ctx.reconnect?.maxMs ?? MODBUS_DEFAULTS.reconnectMaxMs;
-    this.backoffMs = this.backoffInitialMs;
+    this.backoff = new Backoff(ctx.reconnect?.initialMs ?? MODBUS_DEFAULTS.reconnectInitialMs, ctx.reconnect?.maxMs ?? MODBUS_DEFAULTS.reconnectMaxMs);
+    this.streak = new FailureStreak(this.log, 'modbus line recovered');
   }
 
   start(): void {
@@ -249,25 +247,14 @@ export class ModbusLine {
 
   private account<T>(what: string, unit: number, outcome: Result<T>): void {
     if (outcome.ok) {
-      this.recovered();
+      this.streak.recovered();
       return;
     }
     this.counters.failures++;
     if (outcome.error.kind === 'timeout') this.counters.timeouts++;
-    this.failed({ op: what, unit, error: outcome.error }, 'modbus request failed');
+    this.streak.failed({ op: what, unit, error: outcome.error }, 'modbus request failed');
     // The library reports a dead socket only when asked: treat that as the line dropping.
     if (outcome.error.kind === 'disconnected' && this.client) this.dropped(this.client, 'request found the port closed');
-  }
-
-  private failed(details: object, msg: string): void {
-    this.failureStreak++;
-    if (this.failureStreak === 1) this.log.error(details, msg);
-    else this.log.debug({ ...details, streak: this.failureStreak }, msg);
-  }
-
-  private recovered(): void {
-    if (this.failureStreak > 0) this.log.info({ failures: this.failureStreak }, 'modbus line recovered');
-    this.failureStreak = 0;
   }
 
   private connect(): void {
@@ -293,7 +280,7 @@ export class ModbusLine {
       await openClient(client, this.config);
     } catch (err) {
       await closeClient(client);
-      this.failed({ err: describeError(err) }, 'modbus connect failed');
+      this.streak.failed({ err: describeError(err) }, 'modbus connect failed');
       this.scheduleRetry();
       return;
     }
@@ -302,10 +289,10 @@ export class ModbusLine {
       return;
     }
     this.client = client;
-    this.backoffMs = this.backoffInitialMs;
+    this.backoff.reset();
     if (this.everConnected) this.counters.reconnects++;
     this.everConnected = true;
-    this.recovered();
+    this.streak.recovered();
     this.log.info('modbus line connected');
     this.setConnected(true);
   }
@@ -316,14 +303,13 @@ export class ModbusLine {
     this.abortInFlight?.(fail('disconnected', why));
     this.setConnected(false);
     void closeClient(client);
-    this.failed({ reason: why }, 'modbus line lost');
+    this.streak.failed({ reason: why }, 'modbus line lost');
     this.scheduleRetry();
   }
 
   private scheduleRetry(): void {
     if (!this.running || this.retryTimer) return;
-    const wait = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.backoffMaxMs);
+    const wait = this.backoff.next();
     this.log.debug({ inMs: wait }, 'modbus reconnect scheduled');
     this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = null;

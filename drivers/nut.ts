@@ -4,6 +4,7 @@
  * Results, `ERR <code>` becomes a 'rejected' failure carrying the code.
  */
 import net from 'node:net';
+import { Backoff, FailureStreak } from './retry.js';
 import type { Clock, TimerHandle } from '../hub/clock.js';
 import type { Logger } from '../hub/log.js';
 import { fail, ok, type Result } from '../hub/result.js';
@@ -122,19 +123,17 @@ export class NutClient {
   private readonly log: Logger;
   private readonly port: number;
   private readonly timeoutMs: number;
-  private readonly backoffInitialMs: number;
-  private readonly backoffMaxMs: number;
 
   private socket: net.Socket | null = null;
   private connected = false;
   private wanted = false;
   private connecting: Promise<Result<void>> | null = null;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private retryTimer: TimerHandle | null = null;
   private tail: Promise<unknown> = Promise.resolve();
   private pending: Pending | null = null;
   private buffer = '';
-  private failureStreak = 0;
+  private readonly streak: FailureStreak;
   private readonly listeners = new Set<StateListener>();
 
   constructor(ctx: NutClientContext) {
@@ -143,9 +142,8 @@ export class NutClient {
     this.port = ctx.config.port ?? NUT_DEFAULTS.port;
     this.log = ctx.log.child({ nut: `${ctx.config.ups}@${ctx.config.host}:${this.port}` });
     this.timeoutMs = ctx.config.timeoutMs ?? NUT_DEFAULTS.timeoutMs;
-    this.backoffInitialMs = ctx.reconnect?.initialMs ?? NUT_DEFAULTS.reconnectInitialMs;
-    this.backoffMaxMs = ctx.reconnect?.maxMs ?? NUT_DEFAULTS.reconnectMaxMs;
-    this.backoffMs = this.backoffInitialMs;
+    this.backoff = new Backoff(ctx.reconnect?.initialMs ?? NUT_DEFAULTS.reconnectInitialMs, ctx.reconnect?.maxMs ?? NUT_DEFAULTS.reconnectMaxMs);
+    this.streak = new FailureStreak(this.log, 'upsd link recovered');
   }
 
   /** Connects (and logs in when configured); on failure keeps retrying in the background. */
@@ -273,7 +271,7 @@ export class NutClient {
     this.connecting = this.open().then((r) => {
       this.connecting = null;
       if (!r.ok) {
-        this.failed({ error: r.error }, 'upsd connect failed');
+        this.streak.failed({ error: r.error }, 'upsd connect failed');
         this.scheduleRetry();
       }
       return r;
@@ -315,8 +313,8 @@ export class NutClient {
       this.teardown(login);
       return login;
     }
-    this.backoffMs = this.backoffInitialMs;
-    this.recovered();
+    this.backoff.reset();
+    this.streak.recovered();
     this.log.info('connected to upsd');
     this.setConnected(true);
     return ok(undefined);
@@ -342,7 +340,7 @@ export class NutClient {
     const wasConnected = this.connected;
     this.teardown(fail('disconnected', why));
     if (wasConnected) {
-      this.failed({ reason: why }, 'upsd connection lost');
+      this.streak.failed({ reason: why }, 'upsd connection lost');
       this.scheduleRetry();
     }
   }
@@ -357,27 +355,15 @@ export class NutClient {
   }
 
   private account(command: string, outcome: Result<unknown>): void {
-    if (outcome.ok) this.recovered();
+    if (outcome.ok) this.streak.recovered();
     // 'rejected' is upsd answering: the link works, the question was wrong.
     else if (outcome.error.kind === 'rejected') this.log.debug({ command: command.split(' ')[0], error: outcome.error }, 'upsd refused');
-    else this.failed({ command: command.split(' ')[0], error: outcome.error }, 'upsd request failed');
-  }
-
-  private failed(details: object, msg: string): void {
-    this.failureStreak++;
-    if (this.failureStreak === 1) this.log.error(details, msg);
-    else this.log.debug({ ...details, streak: this.failureStreak }, msg);
-  }
-
-  private recovered(): void {
-    if (this.failureStreak > 0) this.log.info({ failures: this.failureStreak }, 'upsd link recovered');
-    this.failureStreak = 0;
+    else this.streak.failed({ command: command.split(' ')[0], error: outcome.error }, 'upsd request failed');
   }
 
   private scheduleRetry(): void {
     if (!this.wanted || this.retryTimer) return;
-    const wait = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.backoffMaxMs);
+    const wait = this.backoff.next();
     this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = null;
       void this.attempt();

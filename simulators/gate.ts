@@ -2,18 +2,12 @@ import type { DeviceConfig } from '../config/schema.js';
 import { SimulatedMqttDevice, type SimulatedDeviceOptions } from './mqtt-device.js';
 import { badIdNumber, demoPerson, type DemoPerson } from './demo-people.js';
 import type { TimerHandle } from '../hub/clock.js';
+import type { VerifyAnswer } from '../hub/checkin/verify.js';
 
 type Base = Omit<SimulatedDeviceOptions, 'deviceId' | 'initialState' | 'commands' | 'extraSubscriptions'>;
 
-export interface VerifyResult {
-  requestId: string;
-  decision: 'grant' | 'deny';
-  reason: string;
-  message: string;
-  sessionId?: string;
-  room?: string;
-  seat?: number;
-}
+/** What the hub answers on `verify/result` (the contract's shape). */
+export type VerifyResult = VerifyAnswer;
 
 export interface Presentation {
   faceScore?: number;

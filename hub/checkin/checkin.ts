@@ -367,7 +367,7 @@ export class CheckIn {
    * later. Reconciled by requestId (a repeat changes nothing); the seat is drawn now.
    */
   private async onOfflinePass(gateId: string, e: Record<string, unknown>): Promise<IngestOutcome> {
-    const { store, events, clock, facility } = this.deps;
+    const { store, events, clock } = this.deps;
     if (typeof e.requestId !== 'string' || !/^[A-Za-z0-9._:-]{1,64}$/.test(e.requestId)) return { accepted: false, reason: 'offline-pass needs a requestId' };
     if (typeof e.idHash !== 'string' || !/^[0-9a-f]{64}$/.test(e.idHash)) return { accepted: false, reason: 'offline-pass needs idHash (64 hex characters, the gate-keyed hash)' };
     if (typeof e.sessionId !== 'string') return { accepted: false, reason: 'offline-pass needs the sessionId of the allow-list entry' };
@@ -401,7 +401,7 @@ export class CheckIn {
         actor: `device:${gateId}`,
         deviceId: gateId,
         sessionIds: [sessionId],
-        data: { requestId, idMasked: entry.id_masked, passedAt, room: seat?.room ?? null, seat: seat?.seat ?? null, offline: true, site: facility.site.id },
+        data: { requestId, idMasked: entry.id_masked, passedAt, room: seat?.room ?? null, seat: seat?.seat ?? null, offline: true },
       });
       return { accepted: true };
     });
