@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { featureConfigProblems } from './checks.js';
 import {
   FacilitySchema,
   KIND_TRANSPORTS,
@@ -296,12 +297,14 @@ export function parseFacility(text: string, file: string): LoadResult {
     (k) => Array.isArray(raw[k]) && (raw[k] as unknown[]).every((x) => x !== null && typeof x === 'object'),
   );
   if (shapeOk) errors.push(...semanticErrors(file, data as FacilityConfig));
-  if (errors.length) {
-    attachLines(errors, doc, counter);
-    return { ok: false, errors };
+  if (errors.length === 0) {
+    const typed = data as FacilityConfig;
+    const facility: Facility = { ...typed, devices: typed.devices as unknown as DeviceConfig[] };
+    errors.push(...featureConfigProblems(facility).map((p) => ({ file, ...p })));
+    if (errors.length === 0) return { ok: true, facility };
   }
-  const cfg = data as FacilityConfig;
-  return { ok: true, facility: { ...cfg, devices: cfg.devices as unknown as DeviceConfig[] } };
+  attachLines(errors, doc, counter);
+  return { ok: false, errors };
 }
 
 export function loadFacility(file: string): LoadResult {

@@ -1,4 +1,5 @@
 import { formatTime } from '../time.js';
+import { powerConfigProblems } from '../../config/checks.js';
 /**
  * The power feature: drivers for the Modbus, NUT and GPIO transports (one ModbusLine per
  * physical line), the power state machine fed by every UPS device's `ups.status`, the
@@ -232,13 +233,9 @@ export function installPower(hub: Hub, opts: PowerOptions = {}): PowerFeature {
 
 /** Fails closed: shutdown hosts must be MQTT devices of this facility. */
 function checkPolicy(hub: Hub): void {
-  const problems: string[] = [];
-  hub.facility.power.shutdown.hosts.forEach((h, i) => {
-    const d = hub.facility.devices.find((x) => x.id === h.device);
-    if (!d) problems.push(`power.shutdown.hosts[${i}].device: found "${h.device}", expected a device id of this facility`);
-    else if (d.transport.type !== 'mqtt') problems.push(`power.shutdown.hosts[${i}].device: found "${h.device}" (${d.transport.type}), expected an MQTT device`);
-  });
-  if (problems.length) throw new Error(`invalid power config: ${problems.join('; ')}`);
+  // The loader already refuses these; a facility built in code is checked here too.
+  const problems = powerConfigProblems(hub.facility);
+  if (problems.length) throw new Error(`invalid power config: ${problems.map((p) => `${p.path}: found ${p.found}, expected ${p.expected}`).join('; ')}`);
 }
 
 /** The retained fh/{site}/hub/power payload: the contract's fields first; times as ISO-8601 with the site's offset, like every time the hub writes. */

@@ -84,24 +84,26 @@ export async function startPowerRig(o: PowerRigOptions = {}): Promise<PowerRig> 
   const jammers = await startRelaySimulator({ port: 0, log, coils: 4 });
   const tmp = tempDir('fh-power-');
   const shutdowns: string[] = [];
-  const opts: HubOptions = {
-    facility: facility(powerFacilityYaml({ ups: ups.port, loads: loads.port, jammers: jammers.port }, o)),
-    dataDir: tmp.dir,
-    httpPort: 0,
-    mqttPort: 0,
-    httpHost: '127.0.0.1',
-    mqttHost: '127.0.0.1',
-    log,
-    clock,
-    adminPassword: ADMIN_PASSWORD,
-  };
-  const hub = new Hub(opts);
+  let hub: Hub | null = null;
   let power: PowerFeature;
   try {
+    const opts: HubOptions = {
+      facility: facility(powerFacilityYaml({ ups: ups.port, loads: loads.port, jammers: jammers.port }, o)),
+      dataDir: tmp.dir,
+      httpPort: 0,
+      mqttPort: 0,
+      httpHost: '127.0.0.1',
+      mqttHost: '127.0.0.1',
+      log,
+      clock,
+      adminPassword: ADMIN_PASSWORD,
+    };
+    hub = new Hub(opts);
     power = installPower(hub, { onShutdown: (reason) => void shutdowns.push(reason), reconnect: { initialMs: 20, maxMs: 100 }, ...o.powerOptions });
     await hub.start();
   } catch (err) {
-    await hub.stop('failed start');
+    // A facility the loader refuses fails before the hub exists: the simulators still stop.
+    await hub?.stop('failed start');
     await Promise.all([ups.stop(), loads.stop(), jammers.stop()]);
     tmp.cleanup();
     throw err;

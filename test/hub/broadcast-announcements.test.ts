@@ -85,28 +85,36 @@ void t.test('an announcement waits for a warning, and is skipped (logged) when t
   t.equal(b.sim.log().filter((e) => e.message === 11).length, 0);
 });
 
-void t.test('an invalid broadcast section refuses to start, naming every problem', async (t) => {
+void t.test('an invalid broadcast section is refused by the loader and by the feature, naming every problem', async (t) => {
   const { facility } = await import('../helpers/hub.js');
+  const { parseFacility } = await import('../../config/load.js');
   const { broadcastFacilityYaml } = await import('../helpers/broadcast-hub.js');
   const { broadcastConfigProblems } = await import('../../hub/broadcast/settings.js');
-  const f = facility(
-    broadcastFacilityYaml('{ type: tcp, host: 127.0.0.1, port: 1 }', {
-      broadcast: `  announcements:
+  const section = `  announcements:
     - { id: x, cron: "61 * * * *", messageId: 1 }
     - { id: y, beforeEndMinutes: 5, afterStartMinutes: 1, messageId: 404 }
     - { id: x, cron: "* * * * * *", text: 秒 }
-  emergency: { fireAlarmMessageId: 77 }`,
-    }),
-  );
-  const problems = broadcastConfigProblems(f);
-  t.match(problems, [
+  emergency: { fireAlarmMessageId: 77 }`;
+  const expected = [
     { path: '/broadcast/announcements/0/cron', expected: /valid cron/ },
     { path: '/broadcast/announcements/1', expected: /exactly one of beforeEndMinutes/ },
     { path: '/broadcast/announcements/1/messageId', found: '404' },
     { path: '/broadcast/announcements/2/id' },
     { path: '/broadcast/announcements/2/cron', expected: /5 fields/ },
     { path: '/broadcast/emergency/fireAlarmMessageId', found: '77' },
-  ]);
+  ];
+  // `config check` and `start` refuse the file, every problem with its file and line.
+  const loaded = parseFacility(broadcastFacilityYaml('{ type: tcp, host: 127.0.0.1, port: 1 }', { broadcast: section }), 'site.yaml');
+  t.equal(loaded.ok, false);
+  if (!loaded.ok) {
+    t.match(loaded.errors, expected.map((e) => ({ ...e, file: 'site.yaml', line: Number })));
+  }
+  // A facility built in code with the same section: the feature fails closed too.
+  const f = facility(broadcastFacilityYaml('{ type: tcp, host: 127.0.0.1, port: 1 }'));
+  const { parse } = await import('yaml');
+  const raw = parse(broadcastFacilityYaml('{ type: tcp, host: 127.0.0.1, port: 1 }', { broadcast: section })) as { broadcast: Record<string, unknown> };
+  f.broadcast = { ...f.broadcast, ...raw.broadcast };
+  t.match(broadcastConfigProblems(f), expected);
   const { Hub } = await import('../../hub/hub.js');
   const { installBroadcast } = await import('../../hub/broadcast/feature.js');
   const { tempDir } = await import('../helpers/hub.js');

@@ -154,5 +154,5 @@ void t.test('the UPS vanishes mid-outage: treated as low battery', async (t) => 
 });
 
 void t.test('bad power config fails closed', async (t) => {
-  await t.rejects(startPowerRig({ power: '  shutdown:\n    hosts: [{ device: relay-2 }, { device: nope }]' }), /hosts\[0\].*MQTT device.*hosts\[1\].*device id of this facility/s);
+  await t.rejects(startPowerRig({ power: '  shutdown:\n    hosts: [{ device: relay-2 }, { device: nope }]' }), /\/power\/shutdown\/hosts\/0\/device.*an MQTT device.*\/power\/shutdown\/hosts\/1\/device.*a device of \/devices/s);
 });
