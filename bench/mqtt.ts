@@ -13,6 +13,7 @@ const DEVICES = 200;
 const ROOMS = 25;
 const SESSIONS = 8;
 const ROUNDS = 20;
+const WARMUP_ROUNDS = 3;
 
 function facilityYaml(): string {
   const rooms = Array.from({ length: ROOMS }, (_, i) => `  - { id: room-${i + 1}, zone: eval, seats: ${SESSIONS} }`).join('\n');
@@ -82,15 +83,8 @@ export async function benchMqtt(): Promise<BenchResult[]> {
     const decisions: number[] = [];
     const echoes: number[] = [];
     const commands: number[] = [];
-    // Warm-up, not measured.
-    hub.ingest.register('gate', 'verify', decide);
-    await burst();
-    for (let r = 0; r < ROUNDS; r++) {
-      hub.ingest.register('gate', 'verify', echo);
-      echoes.push(...(await burst()));
-      hub.ingest.register('gate', 'verify', decide);
-      decisions.push(...(await burst()));
-      const cmdTimes = await Promise.all(
+    const commandRound = (): Promise<number[]> =>
+      Promise.all(
         devices.map(async (d) => {
           const t0 = nowMs();
           const out = await hub.devices.get(d.id)!.execute({ cmd: 'open', args: {}, issuer: 'automation:bench' });
@@ -98,7 +92,21 @@ export async function benchMqtt(): Promise<BenchResult[]> {
           return nowMs() - t0;
         }),
       );
-      commands.push(...cmdTimes);
+    // Warm-up, not measured: every path (echo, decision, command) runs a few times first,
+    // so that both sides are measured in steady state rather than while still compiling.
+    for (let w = 0; w < WARMUP_ROUNDS; w++) {
+      hub.ingest.register('gate', 'verify', echo);
+      await burst();
+      hub.ingest.register('gate', 'verify', decide);
+      await burst();
+      await commandRound();
+    }
+    for (let r = 0; r < ROUNDS; r++) {
+      hub.ingest.register('gate', 'verify', echo);
+      echoes.push(...(await burst()));
+      hub.ingest.register('gate', 'verify', decide);
+      decisions.push(...(await burst()));
+      commands.push(...(await commandRound()));
     }
     const e = summary(echoes);
     const d = summary(decisions);
