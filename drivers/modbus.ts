@@ -219,6 +219,9 @@ export class ModbusLine {
       const wait = this.lastFrameAt + this.gapMs - performance.now();
       if (wait > 0) await delay(wait);
     }
+    // A connect attempt under way (at start, or after a drop) is waited for: a request
+    // made a moment before the socket is up should not count as a failure.
+    if (!this.connected && this.connecting) await this.connecting;
     const client = this.client;
     if (!this.connected || !client) return fail('disconnected', 'Modbus line not connected');
 

@@ -94,6 +94,11 @@ async function start(args: string[], io: Out): Promise<number> {
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
   });
+  const only = simulators === 'all' || simulators === 'none' ? undefined : simulators.split(',').map((s) => s.trim()).filter(Boolean);
+  const simBase = { facility, ...(only ? { only } : {}), clock: systemClock, log: log.child({ module: 'simulators' }) };
+  // Modbus and serial simulators are servers the hub connects to: up before the hub, so
+  // its first poll finds them (as real devices would already be there).
+  if (simulators !== 'none') sims = await startSimulators({ ...simBase, mqttUrl: '', tokens: {}, which: 'other' });
   try {
     await hub.start();
   } catch (err) {
@@ -103,10 +108,10 @@ async function start(args: string[], io: Out): Promise<number> {
     }
     log.fatal({ err }, 'hub failed to start');
     await hub.stop('start failed');
+    await stopSimulators(sims);
     return 1;
   }
   if (simulators !== 'none' && !abort.signal.aborted) {
-    const only = simulators === 'all' ? undefined : simulators.split(',').map((s) => s.trim()).filter(Boolean);
     const devices = simulatedDevices(facility, only);
     const tokens = await ensureSimulatorTokens(hub.dataDir, devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id), hub.tokens);
     const demo = resolve(values.config) === DEMO_FACILITY;
@@ -114,15 +119,7 @@ async function start(args: string[], io: Out): Promise<number> {
       const seeded = await seedDemo(hub, checkin.checkin());
       if (seeded) log.info({ sessions: seeded }, 'demo sessions and rosters seeded');
     }
-    sims = await startSimulators({
-      facility,
-      mqttUrl: `mqtt://127.0.0.1:${hub.mqttPort}`,
-      tokens,
-      ...(only ? { only } : {}),
-      ...(demo ? { arrivalsMs: 6000 } : {}),
-      clock: systemClock,
-      log: log.child({ module: 'simulators' }),
-    });
+    sims.push(...(await startSimulators({ ...simBase, mqttUrl: `mqtt://127.0.0.1:${hub.mqttPort}`, tokens, ...(demo ? { arrivalsMs: 6000 } : {}), which: 'mqtt' })));
     log.info({ count: sims.length }, 'simulators running');
   }
   io.out(`facility-hub ready: http://127.0.0.1:${hub.httpPort}  mqtt://127.0.0.1:${hub.mqttPort}  (Ctrl-C stops)`);

@@ -19,6 +19,11 @@ export interface SimulatorsOptions {
   log: Logger;
   /** Gates play a stream of arrivals every this many ms (the demo); off when absent. */
   arrivalsMs?: number;
+  /**
+   * Which simulators: MQTT devices need the hub's broker, the others (Modbus, serial) are
+   * servers the hub connects to and can start before it. Default: all.
+   */
+  which?: 'mqtt' | 'other' | 'all';
 }
 
 type MqttBase = Omit<SimulatedDeviceOptions, 'deviceId' | 'initialState' | 'commands' | 'extraSubscriptions'>;
@@ -43,7 +48,9 @@ export function simulatedDevices(facility: Facility, only?: string[]): DeviceCon
  */
 export async function startSimulators(opts: SimulatorsOptions): Promise<RunningSimulator[]> {
   const running: RunningSimulator[] = [];
-  for (const config of simulatedDevices(opts.facility, opts.only)) {
+  const which = opts.which ?? 'all';
+  const chosen = simulatedDevices(opts.facility, opts.only).filter((d) => which === 'all' || (d.transport.type === 'mqtt') === (which === 'mqtt'));
+  for (const config of chosen) {
     const log = opts.log.child({ simulator: config.id });
     try {
       if (config.transport.type === 'mqtt') {
