@@ -8,7 +8,7 @@ import mqtt, { type MqttClient } from 'mqtt';
  */
 type Msg =
   | { op: 'connect'; url: string; site: string; devices: { id: string; token: string }[] }
-  | { op: 'burst'; requests: { deviceId: string; requestId: string; idNumber: string; name: string }[] }
+  | { op: 'burst'; requests: { deviceId: string; requestId: string; idNumber: string; name: string }[]; spreadMs?: number }
   | { op: 'close' };
 
 const port = parentPort!;
@@ -43,10 +43,14 @@ async function handle(msg: Msg): Promise<void> {
   } else if (msg.op === 'burst') {
     samples = [];
     expected = msg.requests.length;
-    for (const r of msg.requests) {
+    const send = (r: (typeof msg.requests)[number]): void => {
       pending.set(r.requestId, now());
       clients.get(r.deviceId)!.publish(`fh/${site}/${r.deviceId}/verify`, JSON.stringify({ requestId: r.requestId, idNumber: r.idNumber, name: r.name, faceScore: 0.95, liveness: true }), { qos: 1 });
-    }
+    };
+    const spread = msg.spreadMs ?? 0;
+    if (spread === 0) msg.requests.forEach(send);
+    // Arrivals evenly spread over the window: people walking up to the gates.
+    else msg.requests.forEach((r, i) => setTimeout(() => send(r), (i * spread) / msg.requests.length));
   } else {
     await Promise.all([...clients.values()].map((c) => c.endAsync(true)));
     port.postMessage({ op: 'closed' });
