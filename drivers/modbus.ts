@@ -4,7 +4,7 @@
  * interleave frames; nothing is thrown across this seam, every outcome is a Result.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { Backoff, FailureStreak } from './retry.js';
+import { Backoff, ConnectionState, FailureStreak } from './retry.js';
 import modbusSerial from 'modbus-serial';
 import type { Clock, TimerHandle } from '../hub/clock.js';
 import type { Logger } from '../hub/log.js';
@@ -77,7 +77,6 @@ export function interFrameGapFor(baudRate: number): number {
 // module.exports, and the class is typed on `.default` (which the package aliases to itself).
 const ModbusRTU = modbusSerial.default;
 type Client = InstanceType<typeof ModbusRTU>;
-type StateListener = (connected: boolean) => void;
 
 export class ModbusLine {
   private readonly config: ModbusLineConfig;
@@ -87,7 +86,6 @@ export class ModbusLine {
   private readonly gapMs: number;
 
   private client: Client | null = null;
-  private connected = false;
   private running = false;
   /** The connection attempt in progress, so stop() can wait for its socket to be closed. */
   private connecting: Promise<void> | null = null;
@@ -98,8 +96,8 @@ export class ModbusLine {
   private lastFrameAt = 0;
   /** Settles the request on the wire when the connection goes away under it. */
   private abortInFlight: ((reason: Result<never>) => void) | null = null;
-  private readonly listeners = new Set<StateListener>();
   private readonly streak: FailureStreak;
+  private readonly state: ConnectionState;
   private readonly counters: ModbusLineStats = { requests: 0, failures: 0, timeouts: 0, reconnects: 0 };
 
   constructor(ctx: ModbusLineContext) {
@@ -113,6 +111,7 @@ export class ModbusLine {
         : 0;
     this.backoff = new Backoff(ctx.reconnect?.initialMs ?? MODBUS_DEFAULTS.reconnectInitialMs, ctx.reconnect?.maxMs ?? MODBUS_DEFAULTS.reconnectMaxMs);
     this.streak = new FailureStreak(this.log, 'modbus line recovered');
+    this.state = new ConnectionState(this.log, 'modbus');
   }
 
   start(): void {
@@ -128,21 +127,18 @@ export class ModbusLine {
     const client = this.client;
     this.client = null;
     this.abortInFlight?.(fail('disconnected', 'line stopped'));
-    this.setConnected(false);
+    this.state.set(false);
     if (client) await closeClient(client);
     await this.connecting;
     await this.tail;
   }
 
   isConnected(): boolean {
-    return this.connected;
+    return this.state.connected;
   }
 
-  onStateChange(listener: StateListener): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+  onStateChange(listener: (connected: boolean) => void): () => void {
+    return this.state.onChange(listener);
   }
 
   stats(): ModbusLineStats {
@@ -221,9 +217,9 @@ export class ModbusLine {
     }
     // A connect attempt under way (at start, or after a drop) is waited for: a request
     // made a moment before the socket is up should not count as a failure.
-    if (!this.connected && this.connecting) await this.connecting;
+    if (!this.state.connected && this.connecting) await this.connecting;
     const client = this.client;
-    if (!this.connected || !client) return fail('disconnected', 'Modbus line not connected');
+    if (!this.state.connected || !client) return fail('disconnected', 'Modbus line not connected');
 
     let guard: NodeJS.Timeout | undefined;
     const aborted = new Promise<Result<T>>((resolve) => {
@@ -297,14 +293,14 @@ export class ModbusLine {
     this.everConnected = true;
     this.streak.recovered();
     this.log.info('modbus line connected');
-    this.setConnected(true);
+    this.state.set(true);
   }
 
   private dropped(client: Client, why: string): void {
     if (client !== this.client) return;
     this.client = null;
     this.abortInFlight?.(fail('disconnected', why));
-    this.setConnected(false);
+    this.state.set(false);
     void closeClient(client);
     this.streak.failed({ reason: why }, 'modbus line lost');
     this.scheduleRetry();
@@ -320,17 +316,6 @@ export class ModbusLine {
     }, wait);
   }
 
-  private setConnected(connected: boolean): void {
-    if (this.connected === connected) return;
-    this.connected = connected;
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(connected);
-      } catch (err) {
-        this.log.error({ err }, 'modbus state listener threw');
-      }
-    }
-  }
 }
 
 function describe(config: ModbusLineConfig): string {

@@ -4,7 +4,7 @@
  * Results, `ERR <code>` becomes a 'rejected' failure carrying the code.
  */
 import net from 'node:net';
-import { Backoff, FailureStreak } from './retry.js';
+import { Backoff, ConnectionState, FailureStreak } from './retry.js';
 import type { Clock, TimerHandle } from '../hub/clock.js';
 import type { Logger } from '../hub/log.js';
 import { fail, ok, type Result } from '../hub/result.js';
@@ -115,7 +115,6 @@ interface Pending {
   finish: (r: Result<unknown>) => void;
 }
 
-type StateListener = (connected: boolean) => void;
 
 export class NutClient {
   private readonly config: NutConfig;
@@ -125,7 +124,6 @@ export class NutClient {
   private readonly timeoutMs: number;
 
   private socket: net.Socket | null = null;
-  private connected = false;
   private wanted = false;
   private connecting: Promise<Result<void>> | null = null;
   private readonly backoff: Backoff;
@@ -134,7 +132,7 @@ export class NutClient {
   private pending: Pending | null = null;
   private buffer = '';
   private readonly streak: FailureStreak;
-  private readonly listeners = new Set<StateListener>();
+  private readonly state: ConnectionState;
 
   constructor(ctx: NutClientContext) {
     this.config = ctx.config;
@@ -144,12 +142,13 @@ export class NutClient {
     this.timeoutMs = ctx.config.timeoutMs ?? NUT_DEFAULTS.timeoutMs;
     this.backoff = new Backoff(ctx.reconnect?.initialMs ?? NUT_DEFAULTS.reconnectInitialMs, ctx.reconnect?.maxMs ?? NUT_DEFAULTS.reconnectMaxMs);
     this.streak = new FailureStreak(this.log, 'upsd link recovered');
+    this.state = new ConnectionState(this.log, 'nut');
   }
 
   /** Connects (and logs in when configured); on failure keeps retrying in the background. */
   connect(): Promise<Result<void>> {
     this.wanted = true;
-    if (this.connected) return Promise.resolve(ok(undefined));
+    if (this.state.connected) return Promise.resolve(ok(undefined));
     this.retryTimer?.cancel();
     this.retryTimer = null;
     return this.attempt();
@@ -165,14 +164,11 @@ export class NutClient {
   }
 
   isConnected(): boolean {
-    return this.connected;
+    return this.state.connected;
   }
 
-  onStateChange(listener: StateListener): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+  onStateChange(listener: (connected: boolean) => void): () => void {
+    return this.state.onChange(listener);
   }
 
   /** `LIST VAR <ups>`: every variable the UPS driver publishes. */
@@ -211,7 +207,7 @@ export class NutClient {
 
   private request<T>(command: string, collect: Collector<T>): Promise<Result<T>> {
     const run = async (): Promise<Result<T>> => {
-      if (!this.connected) return fail('disconnected', 'not connected to upsd');
+      if (!this.state.connected) return fail('disconnected', 'not connected to upsd');
       const outcome = await this.exchange(command, collect);
       this.account(command, outcome);
       return outcome;
@@ -316,7 +312,7 @@ export class NutClient {
     this.backoff.reset();
     this.streak.recovered();
     this.log.info('connected to upsd');
-    this.setConnected(true);
+    this.state.set(true);
     return ok(undefined);
   }
 
@@ -337,7 +333,7 @@ export class NutClient {
 
   private drop(socket: net.Socket, why: string): void {
     if (socket !== this.socket) return;
-    const wasConnected = this.connected;
+    const wasConnected = this.state.connected;
     this.teardown(fail('disconnected', why));
     if (wasConnected) {
       this.streak.failed({ reason: why }, 'upsd connection lost');
@@ -351,7 +347,7 @@ export class NutClient {
     this.pending?.finish(reason);
     this.pending = null;
     socket?.destroy();
-    this.setConnected(false);
+    this.state.set(false);
   }
 
   private account(command: string, outcome: Result<unknown>): void {
@@ -370,17 +366,6 @@ export class NutClient {
     }, wait);
   }
 
-  private setConnected(connected: boolean): void {
-    if (this.connected === connected) return;
-    this.connected = connected;
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(connected);
-      } catch (err) {
-        this.log.error({ err }, 'nut state listener threw');
-      }
-    }
-  }
 }
 
 function rejected(words: string[]): Result<never> {

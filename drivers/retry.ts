@@ -50,3 +50,40 @@ export class Backoff {
     this.current = this.initialMs;
   }
 }
+
+/**
+ * A link's connected flag and its listeners: a change is announced once, and a listener
+ * that throws is logged without stopping the others or the driver.
+ */
+export class ConnectionState {
+  private value = false;
+  private readonly listeners = new Set<(connected: boolean) => void>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly what: string,
+  ) {}
+
+  get connected(): boolean {
+    return this.value;
+  }
+
+  set(connected: boolean): void {
+    if (this.value === connected) return;
+    this.value = connected;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(connected);
+      } catch (err) {
+        this.log.error({ err }, `${this.what} state listener threw`);
+      }
+    }
+  }
+
+  onChange(listener: (connected: boolean) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+}
