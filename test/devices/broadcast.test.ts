@@ -2,7 +2,8 @@ import t from 'tap';
 import { encode, STX, ETX } from '../../devices/pa-protocol.js';
 import { startPaSimulator } from '../../simulators/pa-controller.js';
 import { silentLogger } from '../../hub/log.js';
-import { MESSAGE_MS, TIMEOUT_MS, startBroadcastHub, until, type BroadcastTransport } from '../helpers/broadcast-hub.js';
+import { MESSAGE_MS, TIMEOUT_MS, startBroadcastHub, type BroadcastTransport } from '../helpers/broadcast-hub.js';
+import { waitFor } from '../helpers/wait.js';
 
 const W = '/api/broadcast/warnings';
 const transports: BroadcastTransport[] = ['tcp', 'pty'];
@@ -24,11 +25,11 @@ for (const tr of transports) {
     t.match(b.sim.log(), [{ kind: 'tts', zones: [2], text: '请保持安静', priority: 2, outcome: 'active' }]);
 
     b.hub.bus.emit('power.announce', { text: '市电中断', priority: 'emergency', state: 'on-battery' });
-    await until(() => b.sim.log()[0]?.outcome === 'preempted', 'warning preempted');
+    await waitFor(() => b.sim.log()[0]?.outcome === 'preempted', 8000, 'warning preempted');
     t.match(b.sim.log()[1], { kind: 'tts', text: '市电中断', priority: 3, zones: [1, 2, 3, 4] });
-    await until(() => b.device.zone(2)?.priority === 3, 'hub view follows');
+    await waitFor(() => b.device.zone(2)?.priority === 3, 8000, 'hub view follows');
     await b.advance(MESSAGE_MS);
-    await until(() => b.device.zone(2)?.state === 'idle', 'emergency played out');
+    await waitFor(() => b.device.zone(2)?.state === 'idle', 8000, 'emergency played out');
     t.equal(b.sim.log()[1]?.outcome, 'done');
   });
 
@@ -41,7 +42,7 @@ for (const tr of transports) {
     const cut = encode({ type: 'DONE', seq: 0, zones: [1], what: 'play', activityId: 7, end: 'done' }).subarray(0, 12);
     const badCrc = Buffer.from([STX, ...Buffer.from('0|FAULT_CLEARED|zone=1*0000'), ETX]);
     b.sim.injectRaw(Buffer.concat([Buffer.from('\r\nnoise\xff\xfe', 'latin1'), cut, badCrc, fault]));
-    await until(() => alarms.length === 1, 'the FAULT after the noise is read');
+    await waitFor(() => alarms.length === 1, 8000, 'the FAULT after the noise is read');
     const after = b.device.link.stats();
     t.ok(after.garbageBytes - before.garbageBytes >= 9, 'noise counted as garbage');
     t.ok(after.badFrames - before.badFrames >= 2, 'the cut frame and the bad CRC are bad frames');
@@ -57,11 +58,11 @@ for (const tr of transports) {
     b.sim.setUnresponsive(true);
     for (let i = 0; i < 2; i++) {
       const pending = b.call('POST', W, 'sup1', { room: 'room-1', messageId: 1, reason: `try ${i}` });
-      await until(() => b.device.client.pendingRequests() > 0, 'request pending');
+      await waitFor(() => b.device.client.pendingRequests() > 0, 8000, 'request pending');
       await b.advance(TIMEOUT_MS);
       t.equal((await pending).status, 504);
     }
-    await until(() => !b.hub.availability.isAvailable('pa-1'), 'unavailable');
+    await waitFor(() => !b.hub.availability.isAvailable('pa-1'), 8000, 'unavailable');
     t.equal((await b.call('POST', W, 'sup1', { room: 'room-1', messageId: 1, reason: 'down' })).status, 503);
     const probesBefore = b.sim.stats().ignoredRequests;
     for (let i = 0; i < 6; i++) await b.advance(400);
@@ -79,7 +80,7 @@ void t.test('tcp: the controller goes away and comes back: unavailable, reconnec
   const port = b.sim.port;
   t.equal((await b.call('POST', W, 'sup1', { room: 'room-1', messageId: 1, reason: 'before' })).status, 200);
   await b.sim.stop();
-  await until(() => !b.hub.availability.isAvailable('pa-1'), 'unavailable when the line drops');
+  await waitFor(() => !b.hub.availability.isAvailable('pa-1'), 8000, 'unavailable when the line drops');
   t.match(b.hub.availability.get('pa-1')?.reason, /line down/);
   const down = await b.call('POST', W, 'sup1', { room: 'room-2', messageId: 1, reason: 'while down' });
   t.equal(down.status, 503);
@@ -103,11 +104,11 @@ void t.test('pty: the serial line disappears (socat gone): unavailable, the hub 
   const b = await startBroadcastHub(t, 'pty');
   await b.sim.stop();
   // The hub notices a vanished pty on its next write (a poll), so time keeps moving while we wait.
-  await until(async () => {
+  await waitFor(async () => {
     if (!b.hub.availability.isAvailable('pa-1')) return true;
     await b.advance(400);
     return false;
-  }, 'unavailable', 20_000);
+  }, 20_000, 'unavailable');
   const r = await b.call('POST', W, 'sup1', { room: 'room-1', messageId: 1, reason: 'no line' });
   t.equal(r.status, 503);
   t.ok(b.hub.isReady());

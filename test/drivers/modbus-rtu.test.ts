@@ -12,16 +12,9 @@ import type { FCallback, FCallbackVal, IServiceVector } from 'modbus-serial';
 import { systemClock } from '../../hub/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import { ModbusLine } from '../../drivers/modbus.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SOCAT = '/usr/bin/socat';
-
-async function until(what: string, cond: () => boolean, limitMs = 3000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function ptyPair(dir: string): Promise<{ a: string; b: string; socat: ChildProcess }> {
   if (!existsSync(SOCAT)) {
@@ -35,7 +28,7 @@ async function ptyPair(dir: string): Promise<{ a: string; b: string; socat: Chil
   let stderr = '';
   socat.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   // socat logs "starting data transfer loop" once both ptys exist and are linked.
-  await until('socat pty pair', () => stderr.includes('starting data transfer loop') || socat.exitCode !== null);
+  await waitFor(() => stderr.includes('starting data transfer loop') || socat.exitCode !== null, 3000, 'socat pty pair');
   if (socat.exitCode !== null) throw new Error(`socat exited ${socat.exitCode}: ${stderr}`);
   return { a, b, socat };
 }
@@ -91,7 +84,7 @@ void t.test('Modbus RTU over a socat pseudo-terminal pair', async (t) => {
   });
   t.teardown(() => line.stop());
   line.start();
-  await until('rtu line open', () => line.isConnected());
+  await waitFor(() => line.isConnected(), 3000, 'rtu line open');
 
   t.same(await line.readHoldingRegisters(1, 0, 4), { ok: true, value: [10, 20, 30, 40] });
   t.ok((await line.writeRegister(1, 2, 333)).ok);
@@ -118,7 +111,7 @@ void t.test('Modbus RTU over a socat pseudo-terminal pair', async (t) => {
 
   ({ a, b, socat } = await ptyPair(dir));
   await serve();
-  await until('rtu line reopened after backoff', () => line.isConnected());
+  await waitFor(() => line.isConnected(), 3000, 'rtu line reopened after backoff');
   t.same(await line.readHoldingRegisters(1, 0, 2), { ok: true, value: [10, 20] });
   t.equal(line.stats().reconnects, 1);
 });

@@ -6,6 +6,7 @@ import { silentLogger, type Logger } from '../../hub/log.js';
 import { ModbusLine, interFrameGapFor, type ModbusLineConfig } from '../../drivers/modbus.js';
 import { startUpsSimulator, type UpsSimulator } from '../../simulators/ups-modbus.js';
 import { startRelaySimulator } from '../../simulators/relay-modbus.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface LogLine {
   level: number;
@@ -21,15 +22,6 @@ function captureLogger(): { log: Logger; lines: LogLine[] } {
     },
   });
   return { log: pino({ level: 'debug' }, sink), lines };
-}
-
-/** Polls a condition on real time; the condition, not the elapsed time, is what a test asserts. */
-async function until(what: string, cond: () => boolean, limitMs = 3000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 function tcp(port: number, timeoutMs = 300): ModbusLineConfig {
@@ -49,7 +41,7 @@ async function upsAndLine(t: Teardown, timeoutMs = 300): Promise<{ ups: UpsSimul
     await ups.stop();
   });
   line.start();
-  await until('connect', () => line.isConnected());
+  await waitFor(() => line.isConnected(), 3000, 'connect');
   return { ups, line, clock };
 }
 
@@ -147,7 +139,7 @@ void t.test('relay module: writes, read back, stuck relay, out of range', async 
     await relay.stop();
   });
   line.start();
-  await until('connect', () => line.isConnected());
+  await waitFor(() => line.isConnected(), 3000, 'connect');
 
   t.ok((await line.writeCoil(1, 2, true)).ok);
   t.same(await line.readCoils(1, 0, 8), { ok: true, value: [false, false, true, false, false, false, false, false] });
@@ -178,16 +170,16 @@ void t.test('a server that goes away: disconnected results, then reconnect after
     await ups.stop();
   });
   line.start();
-  await until('connect', () => line.isConnected());
+  await waitFor(() => line.isConnected(), 3000, 'connect');
 
   await ups.stop();
-  await until('drop noticed', () => !line.isConnected());
+  await waitFor(() => !line.isConnected(), 3000, 'drop noticed');
   const r = await line.readHoldingRegisters(1, 0, 8);
   t.same(r, { ok: false, error: { kind: 'disconnected', message: 'Modbus line not connected' } });
   t.equal(clock.pendingTimers(), 1, 'one retry scheduled');
 
   clock.advance(500);
-  await until('first retry failed', () => lines.filter((l) => l.msg === 'modbus connect failed').length === 1);
+  await waitFor(() => lines.filter((l) => l.msg === 'modbus connect failed').length === 1, 3000, 'first retry failed');
   const lost = lines.filter((l) => l.msg === 'modbus line lost' || l.msg === 'modbus connect failed' || l.msg === 'modbus request failed');
   t.equal(lost[0]?.level, 50, 'first failure of the streak at error');
   t.ok(lost.slice(1).every((l) => l.level === 20), 'repeats at debug');
@@ -197,7 +189,7 @@ void t.test('a server that goes away: disconnected results, then reconnect after
   await new Promise((r) => setImmediate(r));
   t.equal(line.isConnected(), false, 'backoff doubled: no attempt before 1000 ms');
   clock.advance(1);
-  await until('reconnect', () => line.isConnected());
+  await waitFor(() => line.isConnected(), 3000, 'reconnect');
   t.ok((await line.readHoldingRegisters(1, 0, 8)).ok);
   t.same(states, [true, false, true]);
   t.equal(line.stats().reconnects, 1);
@@ -212,7 +204,7 @@ void t.test('connecting to a closed port fails quietly and keeps retrying; stop(
   const { log, lines } = captureLogger();
   const line = new ModbusLine({ config: tcp(port), clock, log });
   line.start();
-  await until('connect failure', () => lines.some((l) => l.msg === 'modbus connect failed'));
+  await waitFor(() => lines.some((l) => l.msg === 'modbus connect failed'), 3000, 'connect failure');
   t.equal(line.isConnected(), false);
   const r = await line.readCoils(1, 0, 1);
   t.equal(!r.ok && r.error.kind, 'disconnected');

@@ -4,14 +4,7 @@ import { ManualClock } from '../../hub/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import { NutClient, parseUpsStatus, quoteNutArg, splitNutLine, type NutConfig } from '../../drivers/nut.js';
 import { startNutServer, type NutServer, type NutServerOptions } from '../helpers/nut-server.js';
-
-async function until(what: string, cond: () => boolean, limitMs = 3000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { waitFor } from '../helpers/wait.js';
 
 interface Teardown {
   teardown(fn: () => Promise<void>): void;
@@ -130,7 +123,7 @@ void t.test('a wrong password fails the connect and retries with backoff', async
   t.same(r, { ok: false, error: { kind: 'rejected', message: 'ACCESS-DENIED', code: 'ACCESS-DENIED' } });
   t.equal(client.isConnected(), false);
   t.equal(clock.pendingTimers(), 1, 'retry scheduled');
-  await until('server saw the socket close', () => server.connections() === 0);
+  await waitFor(() => server.connections() === 0, 3000, 'server saw the socket close');
   await client.close();
   t.equal(clock.pendingTimers(), 0, 'close cancels the retry');
 });
@@ -148,7 +141,7 @@ void t.test('a silent upsd times out; the client reconnects after backoff', asyn
   t.equal(!next.ok && next.error.kind, 'disconnected');
   server.setUnresponsive(false);
   clock.advance(500);
-  await until('reconnect', () => client.isConnected());
+  await waitFor(() => client.isConnected(), 3000, 'reconnect');
   t.same(await client.getVar('ups.status'), { ok: true, value: 'OL CHRG' });
   t.same(states, [false, true]);
 });
@@ -157,11 +150,11 @@ void t.test('a restarting upsd: disconnected, then back after backoff', async (t
   const { client, server, clock } = await setup(t);
   await client.connect();
   server.dropConnections();
-  await until('drop noticed', () => !client.isConnected());
+  await waitFor(() => !client.isConnected(), 3000, 'drop noticed');
   const r = await client.listVars();
   t.equal(!r.ok && r.error.kind, 'disconnected');
   clock.advance(500);
-  await until('reconnect', () => client.isConnected());
+  await waitFor(() => client.isConnected(), 3000, 'reconnect');
   t.ok((await client.listVars()).ok);
 });
 
@@ -175,7 +168,7 @@ void t.test('connecting to nothing fails as a Result and keeps retrying until cl
   t.equal(!r.ok && r.error.kind, 'disconnected');
   t.equal(clock.pendingTimers(), 1);
   clock.advance(500);
-  await until('second attempt scheduled', () => clock.pendingTimers() === 1);
+  await waitFor(() => clock.pendingTimers() === 1, 3000, 'second attempt scheduled');
   await client.close();
   t.equal(clock.pendingTimers(), 0);
 });

@@ -1,6 +1,5 @@
 import t, { type Test } from 'tap';
 import net from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { ManualClock, systemClock, type Clock } from '../../hub/clock.js';
 import { silentLogger, type Logger } from '../../hub/log.js';
@@ -9,18 +8,11 @@ import { SerialLink, type SerialLinkConfig } from '../../drivers/serial-link.js'
 import { RequestTracker } from '../../drivers/request-tracker.js';
 import { PaClient, encode, paCodec, type PaEvent, type PaFrame } from '../../devices/pa-protocol.js';
 import { findSocat, startPaSimulator, type PaSimulator } from '../../simulators/pa-controller.js';
+import { waitFor } from '../helpers/wait.js';
 
 const log = silentLogger();
 // Short backoff keeps reconnect tests fast; nothing below asserts how long anything took.
 const FAST = { connectTimeoutMs: 2000, reconnectMinMs: 20, reconnectMaxMs: 100 };
-
-async function until(cond: () => boolean, what: string, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 async function startSim(t: Test, opts: { pty?: boolean; port?: number; clock?: Clock } = {}): Promise<PaSimulator> {
   if (opts.pty && findSocat() === null) throw new Error('socat is required for the pty tests (apt-get install socat)');
@@ -43,7 +35,7 @@ function makeClient(t: Test, config: SerialLinkConfig, opts: { log?: Logger; clo
 async function connected(t: Test, config: SerialLinkConfig): Promise<{ link: SerialLink<PaFrame>; client: PaClient }> {
   const c = makeClient(t, config);
   c.link.start();
-  await until(() => c.link.isConnected(), 'link connected');
+  await waitFor(() => c.link.isConnected(), 8000, 'link connected');
   return c;
 }
 
@@ -71,7 +63,7 @@ for (const tr of transports) {
     t.same(busy.ok ? null : { kind: busy.error.kind, code: busy.error.code }, { kind: 'rejected', code: 'BUSY' });
 
     sim.injectFault(3, '扬声器线路开路');
-    await until(() => events.length > 0, 'FAULT event');
+    await waitFor(() => events.length > 0, 8000, 'FAULT event');
     t.same(events[0], { type: 'FAULT', seq: 0, zone: 3, text: '扬声器线路开路' });
     const st = link.stats();
     t.ok(st.framesOut >= 3 && st.framesIn >= 4 && st.bytesIn > 0 && st.bytesOut > 0);
@@ -112,17 +104,17 @@ void t.test('tcp: reconnects after the controller restarts on the same port; pen
 
   sim1.setUnresponsive(true);
   const pending = client.request({ type: 'STATUS' }, 60_000);
-  await until(() => client.pendingRequests() === 1, 'request pending');
+  await waitFor(() => client.pendingRequests() === 1, 8000, 'request pending');
   await sim1.stop();
   const dropped = await pending;
   t.equal(dropped.ok ? 'ok' : dropped.error.kind, 'disconnected', 'a lost line fails the pending request without waiting for its timeout');
-  await until(() => states.includes('waiting'), 'link noticed the loss');
+  await waitFor(() => states.includes('waiting'), 8000, 'link noticed the loss');
   t.notOk(link.isConnected());
   const whileDown = await client.request({ type: 'STATUS' });
   t.equal(whileDown.ok ? 'ok' : whileDown.error.kind, 'disconnected');
 
   await startSim(t, { port });
-  await until(() => link.isConnected(), 'link reconnected');
+  await waitFor(() => link.isConnected(), 8000, 'link reconnected');
   const r = await client.request({ type: 'STATUS' });
   t.ok(r.ok, 'works after the restart');
   t.equal(link.stats().reconnects, 1);
@@ -140,9 +132,9 @@ void t.test('logs the first failure of a streak at error, repeats at debug, reco
 
   const { link } = makeClient(t, { type: 'tcp', host: '127.0.0.1', port }, { log: captured });
   link.start();
-  await until(() => link.stats().connectFailures >= 3, 'three failed attempts');
+  await waitFor(() => link.stats().connectFailures >= 3, 8000, 'three failed attempts');
   await startSim(t, { port });
-  await until(() => link.isConnected(), 'connected once the controller is up');
+  await waitFor(() => link.isConnected(), 8000, 'connected once the controller is up');
 
   const failures = lines.filter((l) => l.msg === 'connect failed');
   t.equal(failures.filter((l) => l.level === 50).length, 1, 'one error line for the outage');
@@ -160,7 +152,7 @@ void t.test('send never throws: not connected, unencodable frame, missing serial
   const before = await serial.send({ type: 'STATUS', seq: 1 });
   t.equal(before.ok ? 'ok' : before.error.kind, 'disconnected');
   serial.start();
-  await until(() => serial.stats().connectFailures >= 1 && serial.currentState() === 'waiting', 'open failed');
+  await waitFor(() => serial.stats().connectFailures >= 1 && serial.currentState() === 'waiting', 8000, 'open failed');
   t.equal(serial.describe(), 'serial:/nonexistent/ttyPA0');
   await serial.stop();
   t.equal(serial.currentState(), 'stopped');

@@ -14,6 +14,7 @@ import { installBroadcast, type BroadcastFeature } from '../../hub/broadcast/fea
 import type { BroadcastDevice } from '../../devices/broadcast.js';
 import { findSocat, startPaSimulator, type PaSimulator } from '../../simulators/pa-controller.js';
 import { ADMIN_PASSWORD, facility, tempDir } from './hub.js';
+import { waitFor } from './wait.js';
 
 export type BroadcastTransport = 'tcp' | 'pty';
 
@@ -83,14 +84,6 @@ export interface BroadcastHub {
   session(code: string, rooms: string[], startInMs?: number, lengthMs?: number): Promise<Session>;
 }
 
-export async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 export async function startBroadcastHub(t: Test, transport: BroadcastTransport, opts: BroadcastFacilityOptions & { messages?: number } = {}): Promise<BroadcastHub> {
   if (transport === 'pty' && findSocat() === null) throw new Error('socat is required for the pty tests (apt-get install socat)');
   const clock = new ManualClock();
@@ -113,7 +106,7 @@ export async function startBroadcastHub(t: Test, transport: BroadcastTransport, 
     const res = await hub.api().inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
     tokens[username] = res.json<{ token: string }>().token;
   }
-  await until(() => hub.availability.isAvailable('pa-1'), 'pa-1 available');
+  await waitFor(() => hub.availability.isAvailable('pa-1'), 8000, 'pa-1 available');
   const device = feature.devices()[0];
   if (!device) throw new Error('no broadcast device');
   return {

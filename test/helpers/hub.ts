@@ -122,12 +122,4 @@ export async function nextMessage(client: MqttClient, topic: string, timeoutMs =
   });
 }
 
-/** Polls a condition (for effects that cross a socket); fails after timeoutMs. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+export { waitFor } from './wait.js';

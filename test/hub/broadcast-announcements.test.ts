@@ -1,5 +1,6 @@
 import t from 'tap';
-import { MESSAGE_MS, startBroadcastHub, until } from '../helpers/broadcast-hub.js';
+import { MESSAGE_MS, startBroadcastHub } from '../helpers/broadcast-hub.js';
+import { waitFor } from '../helpers/wait.js';
 
 // ManualClock starts at 2026-11-28 01:00 UTC = 09:00 site time (+08:00).
 const SCHEDULE = `  announcements:
@@ -24,21 +25,21 @@ void t.test('per-session announcements play at their time, to the session rooms,
   await b.advance(10 * MIN - 1000);
   t.same(b.sim.log(), [], 'nothing before the start');
   await b.advance(1000);
-  await until(() => b.sim.log().length === 1, 'start announcement');
+  await waitFor(() => b.sim.log().length === 1, 8000, 'start announcement');
   t.match(b.sim.log()[0], { kind: 'play', message: 1, priority: 1, zones: [1, 2] }, 'one request for both sessions: room-1 hears it once');
-  await until(() => b.hub.events.query({ type: 'broadcast.announcement' }).length === 1, 'logged');
+  await waitFor(() => b.hub.events.query({ type: 'broadcast.announcement' }).length === 1, 8000, 'logged');
   const ev = b.hub.events.query({ type: 'broadcast.announcement' })[0];
   t.equal(ev?.actor, 'automation:announcements');
   t.same(ev?.sessionIds, [a.id, c.id].sort());
   t.match(ev?.data, { announcement: 'starts', skipped: false, messageId: 1 });
 
   await b.advance(10 * MIN);
-  await until(() => b.sim.log().length === 2, 'late session start');
+  await waitFor(() => b.sim.log().length === 2, 8000, 'late session start');
   t.match(b.sim.log()[1], { message: 1, zones: [3] });
 
   // 30 minutes before the end of P-A and P-C (09:40).
   await b.advance(20 * MIN);
-  await until(() => b.sim.log().length === 3, 'thirty minutes left');
+  await waitFor(() => b.sim.log().length === 3, 8000, 'thirty minutes left');
   t.match(b.sim.log()[2], { message: 11, zones: [1, 2], priority: 1 });
   t.equal(b.sim.log().filter((e) => e.message === 11).length, 1, 'played once');
 
@@ -57,7 +58,7 @@ void t.test('cron announcements play to every session in progress at that site-l
   for (let i = 0; i < 149; i++) await b.advance(MIN);
   t.equal(b.sim.log().filter((e) => e.kind === 'tts').length, 0, 'not before 11:30');
   await b.advance(MIN);
-  await until(() => b.sim.log().some((e) => e.kind === 'tts'), 'lunch');
+  await waitFor(() => b.sim.log().some((e) => e.kind === 'tts'), 8000, 'lunch');
   t.match(b.sim.log().filter((e) => e.kind === 'tts'), [{ text: '午餐已送达', zones: [2, 3], priority: 1 }]);
   await b.advance(MIN);
   t.equal(b.sim.log().filter((e) => e.kind === 'tts').length, 1, 'once a day');
@@ -71,7 +72,7 @@ void t.test('an announcement waits for a warning, and is skipped (logged) when t
   await b.advance(2000); // the start announcement falls due while the warning plays
   t.equal(b.sim.log().length, 1, 'the announcement does not cut the warning');
   await b.advance(MESSAGE_MS);
-  await until(() => b.sim.log().length === 2, 'announcement after the warning');
+  await waitFor(() => b.sim.log().length === 2, 8000, 'announcement after the warning');
   t.match(b.sim.log(), [{ message: 2, outcome: 'done' }, { message: 1, priority: 1 }]);
 
   // A live call holds room-1 past the 30 s wait when "thirty minutes left" falls due.
@@ -80,7 +81,7 @@ void t.test('an announcement waits for a warning, and is skipped (logged) when t
   const end = s.end;
   await b.advance(end - 30 * MIN - b.clock.now());
   await b.advance(30_000);
-  await until(() => b.hub.events.query({ type: 'broadcast.announcement' }).length === 2, 'skipped announcement logged');
+  await waitFor(() => b.hub.events.query({ type: 'broadcast.announcement' }).length === 2, 8000, 'skipped announcement logged');
   t.match(b.hub.events.query({ type: 'broadcast.announcement' })[1]?.data, { announcement: 'thirty-left', skipped: true, outcome: 'busy' });
   t.equal(b.sim.log().filter((e) => e.message === 11).length, 0);
 });

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { MESSAGE_MS, TIMEOUT_MS, startBroadcastHub, until } from '../helpers/broadcast-hub.js';
+import { MESSAGE_MS, TIMEOUT_MS, startBroadcastHub } from '../helpers/broadcast-hub.js';
+import { waitFor } from '../helpers/wait.js';
 
 const W = '/api/broadcast/warnings';
 
@@ -124,7 +125,7 @@ void t.test('priorities: a warning preempts an announcement; an emergency preemp
 
   const w = await b.call('POST', W, 'sup1', { room: 'room-1', messageId: 1, reason: 'talking' });
   t.equal(w.status, 200, 'a warning preempts a scheduled announcement');
-  await until(() => svc.entry(ann!.id)?.deliveries[0]?.outcome === 'preempted', 'announcement marked preempted');
+  await waitFor(() => svc.entry(ann!.id)?.deliveries[0]?.outcome === 'preempted', 8000, 'announcement marked preempted');
   t.match(svc.entry(ann!.id)?.deliveries[0], { outcome: 'preempted', preemptedBy: { kind: 'play', priority: 'warning' } });
   t.match(b.sim.log()[0], { kind: 'play', message: 11, priority: 1, outcome: 'preempted' });
   t.ok(b.hub.events.query({ type: 'broadcast.preempted', sessionId: s.id }).length === 1, 'the preemption is in the session log');
@@ -139,11 +140,11 @@ void t.test('priorities: a warning preempts an announcement; an emergency preemp
   const announced: unknown[] = [];
   b.hub.bus.on('test', 'broadcast.played', (p) => void announced.push(p));
   b.hub.bus.emit('power.announce', { text: '市电中断，系统由不间断电源供电。', priority: 'emergency', state: 'on-battery' });
-  await until(() => b.sim.log().some((e) => e.priority === 3), 'emergency played');
+  await waitFor(() => b.sim.log().some((e) => e.priority === 3), 8000, 'emergency played');
   const em = b.sim.log().find((e) => e.priority === 3)!;
   t.same(em.zones, [1, 2, 3, 4], 'an emergency takes every zone');
   t.match(b.sim.log()[1], { priority: 2, outcome: 'preempted' }, 'the warning was taken over');
-  await until(() => announced.some((a) => (a as { source: string }).source === 'emergency'), 'emergency logged');
+  await waitFor(() => announced.some((a) => (a as { source: string }).source === 'emergency'), 8000, 'emergency logged');
   const ev = b.hub.events.query({ type: 'broadcast.emergency' });
   t.equal(ev[0]?.actor, 'automation:power');
   t.same(ev[0]?.sessionIds, [s.id]);
@@ -172,14 +173,14 @@ void t.test('a warning waits (bounded) for an equal priority to finish', async (
   const b = await startBroadcastHub(t, 'tcp', { broadcast: '  warningWaitMs: 3000' });
   t.equal((await b.call('POST', W, 'sup1', { room: 'room-1', messageId: 1, reason: 'first' })).status, 200);
   const second = b.call('POST', W, 'sup2', { room: 'room-1', messageId: 2, reason: 'second' });
-  await until(() => b.clock.pendingTimers() > 0 && b.hub.events.query({ type: 'broadcast.warning' }).length === 1, 'second waiting');
+  await waitFor(() => b.clock.pendingTimers() > 0 && b.hub.events.query({ type: 'broadcast.warning' }).length === 1, 8000, 'second waiting');
   await b.advance(MESSAGE_MS); // the first plays out; the second goes
   const r = await second;
   t.equal(r.status, 200, 'played once the room was free');
   t.match(b.sim.log(), [{ message: 1, outcome: 'done' }, { message: 2, outcome: 'active' }]);
 
   const third = b.call('POST', W, 'sup1', { room: 'room-1', messageId: 1, reason: 'third' });
-  await until(() => b.hub.events.query({ type: 'broadcast.warning' }).length === 2 && b.clock.pendingTimers() > 1, 'third waiting');
+  await waitFor(() => b.hub.events.query({ type: 'broadcast.warning' }).length === 2 && b.clock.pendingTimers() > 1, 8000, 'third waiting');
   await b.advance(3000);
   const r3 = await third;
   t.equal(r3.status, 409, 'not free within the wait: refused');
@@ -225,15 +226,15 @@ void t.test('live calls: recording id at start, duration at stop, logged per ses
   const call2 = await b.call('POST', '/api/broadcast/calls', 'sup1', { room: 'room-3', reason: 'second call' });
   t.equal(call2.status, 201);
   b.hub.bus.emit('fire.alarm', { active: true, deviceId: 'fire-1' });
-  await until(() => b.sim.log().some((e) => e.priority === 3), 'evacuation message');
+  await waitFor(() => b.sim.log().some((e) => e.priority === 3), 8000, 'evacuation message');
   t.match(b.sim.log().find((e) => e.priority === 3), { kind: 'play', message: 20, repeat: 2, zones: [1, 2, 3, 4] });
-  await until(() => b.feature.service()!.entry(String(call2.body.id))?.deliveries[0]?.outcome === 'preempted', 'call cut');
+  await waitFor(() => b.feature.service()!.entry(String(call2.body.id))?.deliveries[0]?.outcome === 'preempted', 8000, 'call cut');
   await b.advance(5000);
   const stop2 = await b.call('POST', `/api/broadcast/calls/${String(call2.body.id)}/stop`, 'sup1');
   t.equal(stop2.status, 200, 'a preempted call still answers its recording');
   t.equal(stop2.body.durationMs, 0, 'it lasted until the preemption');
   b.hub.bus.emit('fire.alarm', { active: false, deviceId: 'fire-1' });
-  await until(() => b.sim.log().find((e) => e.priority === 3)?.outcome === 'stopped', 'evacuation message stopped when the alarm clears');
+  await waitFor(() => b.sim.log().find((e) => e.priority === 3)?.outcome === 'stopped', 8000, 'evacuation message stopped when the alarm clears');
 });
 
 void t.test('calls are hung up after the maximum length', async (t) => {
@@ -241,7 +242,7 @@ void t.test('calls are hung up after the maximum length', async (t) => {
   const start = await b.call('POST', '/api/broadcast/calls', 'sup1', { room: 'room-1', reason: 'forgotten' });
   t.equal(start.status, 201);
   await b.advance(60_000);
-  await until(() => b.hub.events.query({ type: 'broadcast.call.stopped' }).length === 1, 'automatic stop');
+  await waitFor(() => b.hub.events.query({ type: 'broadcast.call.stopped' }).length === 1, 8000, 'automatic stop');
   t.match(b.hub.events.query({ type: 'broadcast.call.stopped' })[0], { actor: 'automation:broadcast', data: { reason: 'maximum call length reached', durationMs: 60_000 } });
   t.match(b.sim.log()[0], { kind: 'call', outcome: 'done' });
 });
@@ -251,13 +252,13 @@ void t.test('the controller does not answer: 504, then unavailable (503), then b
   b.sim.setUnresponsive(true);
   for (let i = 0; i < 2; i++) {
     const pending = b.call('POST', W, 'sup1', { room: `room-${i + 1}`, messageId: 1, reason: 'no answer' });
-    await until(() => b.device.client.pendingRequests() > 0, 'request on the line');
+    await waitFor(() => b.device.client.pendingRequests() > 0, 8000, 'request on the line');
     await b.advance(TIMEOUT_MS);
     const r = await pending;
     t.equal(r.status, 504, `miss ${i + 1}: timeout`);
     t.equal(r.body.code, 'HUB_ERR_DEVICE_TIMEOUT');
   }
-  await until(() => !b.hub.availability.isAvailable('pa-1'), 'unavailable after 2 misses');
+  await waitFor(() => !b.hub.availability.isAvailable('pa-1'), 8000, 'unavailable after 2 misses');
   t.match(b.hub.availability.get('pa-1')?.reason, /unanswered/);
   const down = await b.call('POST', W, 'sup1', { room: 'room-3', messageId: 1, reason: 'while down' });
   t.equal(down.status, 503);
@@ -266,7 +267,7 @@ void t.test('the controller does not answer: 504, then unavailable (503), then b
 
   b.sim.setUnresponsive(false);
   for (let i = 0; i < 40 && !b.hub.availability.isAvailable('pa-1'); i++) await b.advance(400);
-  await until(() => b.hub.availability.isAvailable('pa-1'), 'available again');
+  await waitFor(() => b.hub.availability.isAvailable('pa-1'), 8000, 'available again');
   const ok = await b.call('POST', W, 'sup1', { room: 'room-3', messageId: 1, reason: 'back' });
   t.equal(ok.status, 200);
   t.ok((b.device.stats().timeouts ?? 0) >= 2);
@@ -279,9 +280,9 @@ void t.test('a zone fault is an alarm, shows in the device state, and refuses wa
   b.hub.bus.on('test', 'alarm.raised', (a) => void alarms.push(a));
   b.hub.bus.on('test', 'alarm.cleared', (a) => void alarms.push(a));
   b.sim.injectFault(3, '功放过热');
-  await until(() => alarms.length === 1, 'alarm');
+  await waitFor(() => alarms.length === 1, 8000, 'alarm');
   t.match(alarms[0], { id: 'broadcast:pa-1:zone-3', source: 'pa-1', severity: 'warning', message: /zone 3 \(room-3\): 功放过热/ });
-  await until(() => b.hub.events.query({ type: 'broadcast.zone.fault' }).length === 1, 'fault logged');
+  await waitFor(() => b.hub.events.query({ type: 'broadcast.zone.fault' }).length === 1, 8000, 'fault logged');
   t.same(b.hub.events.query({ type: 'broadcast.zone.fault' })[0]?.sessionIds, [s.id]);
   const dev = await b.call('GET', '/api/devices/pa-1', 'view1');
   t.same((dev.body.state as { faultedZones: number[] }).faultedZones, [3]);
@@ -292,7 +293,7 @@ void t.test('a zone fault is an alarm, shows in the device state, and refuses wa
   t.match(r.body.message, /room-3 is in fault/);
   t.equal((await b.call('POST', W, 'sup1', { room: 'room-2', messageId: 1, reason: 'r' })).status, 200, 'other zones still work');
   b.sim.clearFault(3);
-  await until(() => alarms.length === 2, 'cleared');
+  await waitFor(() => alarms.length === 2, 8000, 'cleared');
   t.match(alarms[1], { id: 'broadcast:pa-1:zone-3' });
   t.equal((await b.call('POST', W, 'sup1', { room: 'room-3', messageId: 1, reason: 'r' })).status, 200);
 });

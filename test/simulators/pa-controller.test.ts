@@ -1,6 +1,5 @@
 import t, { type Test } from 'tap';
 import net from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SerialPort } from 'serialport';
 import { ManualClock } from '../../hub/clock.js';
 import { silentLogger } from '../../hub/log.js';
@@ -8,16 +7,9 @@ import type { Result } from '../../hub/result.js';
 import { SerialLink } from '../../drivers/serial-link.js';
 import { PaClient, createDecoder, encode, frameBytes, paCodec, type PaAck, type PaEvent, type PaFrame } from '../../devices/pa-protocol.js';
 import { findSocat, startPaSimulator, type PaSimulator } from '../../simulators/pa-controller.js';
+import { waitFor } from '../helpers/wait.js';
 
 const log = silentLogger();
-
-async function until(cond: () => boolean, what: string, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 interface Rig {
   sim: PaSimulator;
@@ -40,7 +32,7 @@ async function rig(t: Test, zones = 4): Promise<Rig> {
   const events: PaEvent[] = [];
   client.onEvent((e) => events.push(e));
   link.start();
-  await until(() => link.isConnected(), 'client connected');
+  await waitFor(() => link.isConnected(), 8000, 'client connected');
   return { sim, clock, client, events };
 }
 
@@ -84,7 +76,7 @@ void t.test('priorities: higher preempts (PREEMPTED to the loser), equal or lowe
   const warn = await client.request({ type: 'TTS', zones: [2], text: '请勿交头接耳', priority: 2, repeat: 1 });
   t.ok(warn.ok, 'higher priority accepted');
   const warnId = warn.ok ? warn.value.activityId : undefined;
-  await until(() => events.length >= 1, 'PREEMPTED');
+  await waitFor(() => events.length >= 1, 8000, 'PREEMPTED');
   t.same(events[0], { type: 'PREEMPTED', seq: 0, zones: [2], what: 'play', activityId: playId, by: 'tts', byActivityId: warnId, priority: 2 });
   t.equal(sim.zoneState(1).kind, 'play', 'zone 1 keeps the announcement');
   t.equal(sim.zoneState(2).kind, 'tts');
@@ -103,9 +95,9 @@ void t.test('priorities: higher preempts (PREEMPTED to the loser), equal or lowe
   ]);
 
   clock.advance(5000); // the TTS (one pass) ends
-  await until(() => events.some((e) => e.type === 'DONE' && e.activityId === warnId), 'TTS DONE');
+  await waitFor(() => events.some((e) => e.type === 'DONE' && e.activityId === warnId), 8000, 'TTS DONE');
   clock.advance(5000); // the PLAY (two passes) ends on the zone it kept
-  await until(() => events.some((e) => e.type === 'DONE' && e.activityId === playId), 'PLAY DONE');
+  await waitFor(() => events.some((e) => e.type === 'DONE' && e.activityId === playId), 8000, 'PLAY DONE');
   t.same(
     events.find((e) => e.type === 'DONE' && e.activityId === playId),
     { type: 'DONE', seq: 0, zones: [1], what: 'play', activityId: playId, end: 'done' },
@@ -123,7 +115,7 @@ void t.test('an emergency fully preempting an activity ends it as preempted', as
   const chime = await client.request({ type: 'CHIME', zones: [4], priority: 2 });
   const emergency = await client.request({ type: 'PLAY', zones: [1, 2, 3, 4], message: 20, priority: 3, repeat: 1 });
   t.ok(chime.ok && emergency.ok);
-  await until(() => events.length >= 1, 'PREEMPTED');
+  await waitFor(() => events.length >= 1, 8000, 'PREEMPTED');
   t.match(events[0], { type: 'PREEMPTED', zones: [4], what: 'chime', by: 'play', priority: 3 });
   t.match(sim.log()[0], { kind: 'chime', outcome: 'preempted', preemptedZones: [4] });
 });
@@ -140,7 +132,7 @@ void t.test('CALL_START assigns recording ids, CALL_STOP reports durations', asy
   clock.advance(12_345);
   const stopA = await client.request({ type: 'CALL_STOP', recordingId: recA ?? '' });
   t.same(stopA.ok && { rec: stopA.value.recordingId, dur: stopA.value.durationMs }, { rec: recA, dur: 12_345 });
-  await until(() => events.some((e) => e.type === 'DONE'), 'DONE for the call');
+  await waitFor(() => events.some((e) => e.type === 'DONE'), 8000, 'DONE for the call');
   t.match(events[0], { type: 'DONE', what: 'call', zones: [1], end: 'done' });
   t.equal(sim.zoneState(1).state, 'idle');
 
@@ -168,7 +160,7 @@ void t.test('STOP, BAD_ZONE, BAD_MESSAGE', async (t) => {
   t.equal(sim.zoneState(1).state, 'playing', 'other zones keep playing');
   const all = await client.request({ type: 'STOP', zones: 'all' });
   t.same(all.ok && all.value.stopped, [1, 3]);
-  await until(() => events.filter((e) => e.type === 'DONE').length === 3, 'DONE events');
+  await waitFor(() => events.filter((e) => e.type === 'DONE').length === 3, 8000, 'DONE events');
   t.ok(events.every((e) => e.type === 'DONE' && e.end === 'stopped'));
   t.same(
     sim.log().map((e) => e.outcome),
@@ -180,7 +172,7 @@ void t.test('faults: FAULT event, requests refused, cleared', async (t) => {
   const { sim, client, events } = await rig(t);
   await client.request({ type: 'PLAY', zones: [2, 3], message: 1, priority: 1, repeat: 1 });
   sim.injectFault(3, 'amplifier 3 overheat');
-  await until(() => events.length >= 2, 'FAULT and DONE');
+  await waitFor(() => events.length >= 2, 8000, 'FAULT and DONE');
   t.same(events[0], { type: 'FAULT', seq: 0, zone: 3, text: 'amplifier 3 overheat' });
   t.match(events[1], { type: 'DONE', zones: [3], what: 'play', end: 'fault' });
   t.same(sim.zoneState(3), { zone: 3, state: 'fault', priority: 0, activityId: null, kind: null, fault: 'amplifier 3 overheat' });
@@ -193,7 +185,7 @@ void t.test('faults: FAULT event, requests refused, cleared', async (t) => {
 
   sim.clearFault(3);
   sim.clearFault(3); // no second event
-  await until(() => events.some((e) => e.type === 'FAULT_CLEARED'), 'FAULT_CLEARED');
+  await waitFor(() => events.some((e) => e.type === 'FAULT_CLEARED'), 8000, 'FAULT_CLEARED');
   t.equal((await client.request({ type: 'CHIME', zones: [3], priority: 1 })).ok, true);
   t.equal(events.filter((e) => e.type === 'FAULT_CLEARED').length, 1);
 });
@@ -201,7 +193,7 @@ void t.test('faults: FAULT event, requests refused, cleared', async (t) => {
 void t.test('events reach every client; garbage and invalid requests are tolerated', async (t) => {
   const { sim, events } = await rig(t);
   const raw = await rawClient(t, sim.port);
-  await until(() => sim.stats().clients === 2, 'two clients');
+  await waitFor(() => sim.stats().clients === 2, 8000, 'two clients');
 
   const stx = Buffer.from([0x02]);
   raw.sock.write(Buffer.concat([Buffer.from('\xff\xfegarbage', 'latin1'), stx, Buffer.from('12|PLA')])); // noise, then a frame cut short
@@ -213,7 +205,7 @@ void t.test('events reach every client; garbage and invalid requests are tolerat
   raw.sock.write(badCrc); // dropped: nobody can trust its seq
   raw.sock.write(encode({ type: 'ACK', seq: 10 })); // not a request
   raw.sock.write(encode({ type: 'STATUS', seq: 11 }));
-  await until(() => raw.frames.length >= 4, 'answers');
+  await waitFor(() => raw.frames.length >= 4, 8000, 'answers');
   t.match(raw.frames[0], { type: 'NAK', seq: 7, code: 'BAD_REQUEST' });
   t.match(raw.frames[1], { type: 'ACK', seq: 8, version: 1 });
   t.match(raw.frames[2], { type: 'NAK', seq: 10, code: 'BAD_REQUEST' });
@@ -222,7 +214,7 @@ void t.test('events reach every client; garbage and invalid requests are tolerat
   t.ok(st.garbageBytes >= 9 && st.badFrames >= 2 && st.badRequests === 2, 'counted');
 
   sim.injectFault(1, 'line open');
-  await until(() => events.length === 1 && raw.frames.some((f) => f.type === 'FAULT'), 'event on both clients');
+  await waitFor(() => events.length === 1 && raw.frames.some((f) => f.type === 'FAULT'), 8000, 'event on both clients');
   t.pass('both clients saw the FAULT event');
 });
 
@@ -231,10 +223,10 @@ void t.test('unresponsive: requests are read and dropped', async (t) => {
   const raw = await rawClient(t, sim.port);
   sim.setUnresponsive(true);
   raw.sock.write(encode({ type: 'STATUS', seq: 1 }));
-  await until(() => sim.stats().ignoredRequests === 1, 'request ignored');
+  await waitFor(() => sim.stats().ignoredRequests === 1, 8000, 'request ignored');
   sim.setUnresponsive(false);
   raw.sock.write(encode({ type: 'STATUS', seq: 2 }));
-  await until(() => raw.frames.length === 1, 'answer');
+  await waitFor(() => raw.frames.length === 1, 8000, 'answer');
   t.match(raw.frames[0], { type: 'ACK', seq: 2 });
 });
 
@@ -251,10 +243,10 @@ void t.test('pty mode: the protocol on a socat pseudo-terminal', async (t) => {
   const decoder = createDecoder();
   port.on('data', (c: Buffer) => frames.push(...decoder.push(c).frames));
   port.write(Buffer.concat([Buffer.from('noise'), encode({ type: 'TTS', seq: 3, zones: [2], text: '开标结束', priority: 2, repeat: 1 })]));
-  await until(() => frames.length >= 1, 'answer over the pty');
+  await waitFor(() => frames.length >= 1, 8000, 'answer over the pty');
   t.match(frames[0], { type: 'ACK', seq: 3 });
   sim.injectFault(1, 'x');
-  await until(() => frames.length >= 2, 'event over the pty');
+  await waitFor(() => frames.length >= 2, 8000, 'event over the pty');
   t.match(frames[1], { type: 'FAULT', zone: 1 });
   t.match(sim.log()[0], { kind: 'tts', text: '开标结束', zones: [2] });
 });

@@ -3,14 +3,7 @@ import { ManualClock } from '../../hub/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import { ModbusLine } from '../../drivers/modbus.js';
 import { startRelaySimulator, type RelaySimulatorOptions } from '../../simulators/relay-modbus.js';
-
-async function until(what: string, cond: () => boolean, limitMs = 3000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { waitFor } from '../helpers/wait.js';
 
 interface Teardown {
   teardown(fn: () => Promise<void>): void;
@@ -28,7 +21,7 @@ async function setup(t: Teardown, extra: Partial<RelaySimulatorOptions> = {}) {
     await relay.stop();
   });
   line.start();
-  await until('connect', () => line.isConnected());
+  await waitFor(() => line.isConnected(), 3000, 'connect');
   return { relay, line };
 }
 

@@ -3,20 +3,13 @@ import { ManualClock } from '../../hub/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import { ModbusLine } from '../../drivers/modbus.js';
 import { startUpsSimulator, UPS_STATUS_BITS, type UpsSimulatorOptions } from '../../simulators/ups-modbus.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MINUTE = 60_000;
 const MAINS = 1 << UPS_STATUS_BITS.mains;
 const ON_BATTERY = 1 << UPS_STATUS_BITS.onBattery;
 const LOW = 1 << UPS_STATUS_BITS.batteryLow;
 const CHARGING = 1 << UPS_STATUS_BITS.charging;
-
-async function until(what: string, cond: () => boolean, limitMs = 3000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 interface Teardown {
   teardown(fn: () => Promise<void>): void;
@@ -36,7 +29,7 @@ async function setup(t: Teardown, extra: Partial<UpsSimulatorOptions> = {}) {
     await ups.stop();
   });
   line.start();
-  await until('connect', () => line.isConnected());
+  await waitFor(() => line.isConnected(), 3000, 'connect');
   const regs = async (): Promise<number[]> => {
     const r = await line.readHoldingRegisters(1, 0, 8);
     if (!r.ok) throw new Error(`read failed: ${r.error.message}`);
@@ -182,7 +175,7 @@ void t.test('stop() cancels the tick and closes the port', async (t) => {
     log: silentLogger(),
   });
   line.start();
-  await until('a connection attempt', () => clock.pendingTimers() === 1);
+  await waitFor(() => clock.pendingTimers() === 1, 3000, 'a connection attempt');
   t.equal(line.isConnected(), false, 'nothing listens any more');
   await line.stop();
 });
