@@ -191,9 +191,10 @@ export class EventLog {
       where.push('e.seq > ?');
       args.push(q.afterSeq);
     }
-    const limit = Math.min(Math.max(q.limit ?? 500, 1), 5000);
-    const sql = `SELECT e.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.seq LIMIT ${limit}`;
-    return (this.store.db.prepare(sql).all(...args) as EventRow[]).map(fromRow);
+    args.push(Math.min(Math.max(q.limit ?? 500, 1), 5000));
+    // The limit is bound, not spliced in, so each filter combination is one cached statement.
+    const sql = `SELECT e.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.seq LIMIT ?`;
+    return (this.store.stmt(sql).all(...args) as EventRow[]).map(fromRow);
   }
 
   private readHead(): { seq: number; hash: string } {
@@ -209,6 +210,7 @@ export type VerifyResult =
 /** Walks the whole chain; names the first record that does not fit. */
 export function verifyChain(store: Store): VerifyResult {
   const rows = store.db.prepare('SELECT * FROM events ORDER BY seq').iterate() as IterableIterator<EventRow>;
+  const linksOf = store.stmt('SELECT session_id FROM event_sessions WHERE seq = ? ORDER BY session_id');
   let prev = GENESIS_HASH;
   let expectedSeq = 1;
   let n = 0;
@@ -230,7 +232,7 @@ export function verifyChain(store: Store): VerifyResult {
     if (hash !== row.hash) {
       return { ok: false, records: n, firstBad: { seq: row.seq, reason: 'its content does not match its hash (the record was changed)' } };
     }
-    const linked = (store.db.prepare('SELECT session_id FROM event_sessions WHERE seq = ? ORDER BY session_id').all(row.seq) as { session_id: string }[]).map((r) => r.session_id);
+    const linked = (linksOf.all(row.seq) as { session_id: string }[]).map((r) => r.session_id);
     if (canonicalJson(linked) !== canonicalJson(e.sessionIds)) {
       return { ok: false, records: n, firstBad: { seq: row.seq, reason: 'its session links were changed' } };
     }
