@@ -40,7 +40,7 @@ export interface AnnouncementDeps {
   clock: Clock;
   bus: Bus<HubEvents>;
   log: Logger;
-  sessions: { list(): Session[]; get(id: string): Session | null };
+  sessions: { list(): readonly Session[]; get(id: string): Session | null };
   announce: (spec: AnnouncementSpec, sessions: Session[]) => Promise<unknown>;
 }
 

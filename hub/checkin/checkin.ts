@@ -220,10 +220,10 @@ export class CheckIn {
     if (req.faceScore < threshold) return deny('face-mismatch');
 
     const idHash = hasher.hash(id.normalized);
-    const served = new Set(this.deps.sessions.servedBy(gateId).map((s) => s.id));
+    // Only this person's sessions are looked at, not every session the gate ever served.
     const rostered = (store.stmt('SELECT session_id FROM roster WHERE id_hash = ?').all(idHash) as { session_id: string }[])
       .map((r) => this.deps.sessions.get(r.session_id))
-      .filter((s): s is Session => s !== null && served.has(s.id));
+      .filter((s): s is Session => s !== null && this.deps.sessions.serves(gateId, s));
     if (rostered.length === 0) return deny('not-on-roster');
     const open = rostered.filter((s) => s.status === 'check-in' || s.status === 'in-progress').sort((a, b) => a.start - b.start);
     if (open.length === 0) {

@@ -98,6 +98,7 @@ export class Sessions {
   private timer: TimerHandle | null = null;
   private ticking: Promise<void> = Promise.resolve();
   private readonly servedRooms = new Map<string, Set<string> | 'all' | undefined>();
+  private sorted: readonly Session[] | null = null;
   private cache = new Map<string, Session>();
   private readonly seatsOf: Map<string, number>;
   /** Called inside the closing transaction, e.g. to release check-ins and devices. */
@@ -131,8 +132,10 @@ export class Sessions {
     this.timer = null;
   }
 
-  list(): Session[] {
-    return [...this.cache.values()].sort((a, b) => a.start - b.start || a.code.localeCompare(b.code));
+  /** All sessions by start; sorted once per change, not per call (device messages ask often). */
+  list(): readonly Session[] {
+    this.sorted ??= [...this.cache.values()].sort((a, b) => a.start - b.start || a.code.localeCompare(b.code));
+    return this.sorted;
   }
 
   get(id: string): Session | null {
@@ -146,10 +149,14 @@ export class Sessions {
 
   /** Every session (any status) whose rooms a device serves: by its rooms, its zones' rooms, or all for facility-wide devices. */
   servedBy(deviceId: string): Session[] {
+    return this.list().filter((s) => this.serves(deviceId, s));
+  }
+
+  /** Whether the device serves the session's rooms. */
+  serves(deviceId: string, session: Session): boolean {
     const rooms = this.roomsServed(deviceId);
-    if (rooms === undefined) return [];
-    const all = this.list();
-    return rooms === 'all' ? all : all.filter((s) => s.rooms.some((r) => rooms.has(r)));
+    if (rooms === undefined) return false;
+    return rooms === 'all' || session.rooms.some((r) => rooms.has(r));
   }
 
   /** The rooms a device serves (its rooms and its zones' rooms), computed once per device. */
@@ -169,8 +176,8 @@ export class Sessions {
 
   /** Sessions a device serves now (in check-in or in progress). */
   sessionsForDevice(deviceId: string): string[] {
-    return this.servedBy(deviceId)
-      .filter((s) => s.status === 'check-in' || s.status === 'in-progress')
+    return this.active()
+      .filter((s) => this.serves(deviceId, s))
       .map((s) => s.id);
   }
 
@@ -224,6 +231,7 @@ export class Sessions {
       events.appendInTx({ type: 'session.created', actor, sessionIds: [id], data: { code: session.code, name: session.name, start: session.start, end: session.end, rooms, status } });
     });
     this.cache.set(id, session);
+    this.sorted = null;
     this.deps.bus.emit('session.status', { sessionId: id, from: null, to: status });
     this.schedule();
     return { session, created: true };
@@ -293,6 +301,7 @@ export class Sessions {
       return this.cache.get(s.id) ?? next;
     }
     this.cache.set(s.id, next);
+    this.sorted = null;
     this.deps.log.info({ sessionId: s.id, code: s.code, from, to }, 'session status changed');
     this.deps.bus.emit('session.status', { sessionId: s.id, from, to });
     if (to === 'closed') this.schedule();
@@ -317,5 +326,6 @@ export class Sessions {
   private reload(): void {
     const rows = this.deps.store.stmt('SELECT * FROM sessions').all() as SessionRow[];
     this.cache = new Map(rows.map((r) => [r.id, fromRow(r)]));
+    this.sorted = null;
   }
 }
