@@ -170,11 +170,6 @@ export class EmbeddedBroker {
     });
   }
 
-  /** Disconnects a device (e.g. after its token was rotated). */
-  kick(deviceId: string): void {
-    for (const c of this.clientsOf.get(deviceId) ?? []) c.close();
-  }
-
   connectedDevices(): string[] {
     return [...this.clientsOf.keys()];
   }

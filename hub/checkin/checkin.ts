@@ -447,9 +447,6 @@ export class CheckIn {
     return { version: 1, gateId, issuedAt: now, key: this.deps.hasher.gateKey(gateId), entries };
   }
 
-  gateIds(): string[] {
-    return [...this.gates];
-  }
 
   private async expireStaleGrants(): Promise<void> {
     const { store, events, clock } = this.deps;
