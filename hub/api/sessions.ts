@@ -17,8 +17,7 @@ function seesNames(user: User | null): boolean {
 }
 
 function timeField(value: string | number, field: string): number {
-  // Ajv's type coercion may turn an epoch number into a digit string on the way in.
-  const t = parseTime(typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value);
+  const t = parseTime(value);
   if (t === null) throw new HubError('HUB_ERR_VALIDATION', [`${field} must be ISO-8601 with an offset or epoch milliseconds`], { field });
   return t;
 }
