@@ -248,7 +248,8 @@ export class CheckIn {
 
     // The earliest open session this person has not entered yet (two sessions the same
     // day: one after the other); only then a re-entry into one they left.
-    const entered = new Set(mine.map((c) => c.session_id));
+    // A lapsed grant (past the passage timeout, not yet swept) does not count as entered.
+    const entered = new Set(mine.filter((c) => !this.isStale(c, now)).map((c) => c.session_id));
     const fresh = open.find((s) => !entered.has(s.id));
     if (fresh) {
       const seat = drawSeat(this.deps.sessions.roomSeats(), fresh.rooms, this.heldSeats(now), fresh.id, this.rng);

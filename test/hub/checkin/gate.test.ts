@@ -101,6 +101,27 @@ void t.test('a grant that is not used in time expires and frees the seat; a re-p
   t.ok(h.th.hub.events.query({ type: 'checkin.expired' }).length >= 1);
 });
 
+void t.test('a lapsed grant the sweep has not reached yet does not block a new grant', async (t) => {
+  const h = await checkinHarness();
+  t.teardown(() => h.stop());
+  const s = await h.createSession({ code: 'E-2', name: 'Lapsed', start: iso(T0 + 10 * MIN), end: iso(T0 + 100 * MIN) });
+  const [p] = demoPeople(6, 1);
+  await h.roster(s.id, [p!]);
+  const gate = await h.gate('gate-1');
+  const first = await gate.present(p!, { requestId: 'lapse-1', pass: false });
+  t.equal(first.decision, 'grant');
+  // The sweep runs every 5 s: at 121 s the grant is past the 120 s passage timeout, but
+  // the last sweep (at 120 s) still found it valid.
+  h.clock.advance(121_000);
+  t.equal(h.feature().checkin().checkins(s.id)[0]!.status, 'granted', 'not swept yet');
+  const again = await gate.present(p!, { requestId: 'lapse-2', pass: false });
+  t.equal(again.decision, 'grant', 'a new grant, not reentry-not-allowed');
+  t.equal(again.sessionId, s.id);
+  const grants = h.th.hub.events.query({ type: 'checkin.granted' });
+  t.equal(grants.length, 2);
+  t.notOk(grants[1]!.data.supersedes, 'a fresh draw, not the lapsed grant renewed');
+});
+
 void t.test('an expert on two sessions the same day: the earlier first, then the later one', async (t) => {
   const h = await checkinHarness();
   t.teardown(() => h.stop());
