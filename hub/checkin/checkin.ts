@@ -11,7 +11,8 @@ import { checkIdNumber, maskIdNumber, type IdHasher } from '../privacy.js';
 import { formatTime, parseTime } from '../time.js';
 import type { Session, Sessions } from '../sessions/sessions.js';
 import { validateRoster, type RosterEntry, type RowError } from '../sessions/roster.js';
-import { drawSeat, cryptoRng, type HeldSeat, type Rng } from '../sessions/seating.js';
+import { drawSeat, cryptoRng, type Rng } from '../sessions/seating.js';
+import { SeatBook } from './seat-book.js';
 import { message, type DenyReason } from './messages.js';
 import { parseVerify, type VerifyAnswer, type VerifyRequest } from './verify.js';
 
@@ -78,9 +79,11 @@ export class CheckIn {
   private readonly roomName: Map<string, string>;
   /** Gates with their own face threshold (a camera that scores differently). */
   private readonly thresholds: Map<string, number>;
+  private readonly seats: SeatBook;
 
   constructor(private readonly deps: CheckInDeps) {
     this.rng = deps.rng ?? cryptoRng;
+    this.seats = new SeatBook(deps.store, deps.facility.policy.checkIn.passageTimeoutSeconds * 1000);
     this.gates = deps.facility.devices.filter((d) => d.kind === 'gate').map((d) => d.id);
     this.roomName = new Map(deps.facility.rooms.map((r) => [r.id, r.name || r.id]));
     this.thresholds = new Map(
@@ -93,6 +96,7 @@ export class CheckIn {
       // Inside the closing transaction: grants nobody used expire, the seats are released.
       deps.store.stmt("UPDATE checkins SET status = 'expired' WHERE session_id = ? AND status = 'granted'").run(s.id);
       deps.store.stmt("UPDATE checkins SET status = 'left', left_at = ? WHERE session_id = ? AND status = 'inside'").run(now, s.id);
+      this.seats.invalidate();
     });
   }
 
@@ -158,8 +162,8 @@ export class CheckIn {
   }
 
   checkins(sessionId: string): Checkin[] {
-    const rows = this.deps.store.db
-      .prepare('SELECT c.*, r.id_masked, r.name, r.role FROM checkins c LEFT JOIN roster r ON r.session_id = c.session_id AND r.id_hash = c.id_hash WHERE c.session_id = ? ORDER BY c.granted_at')
+    const rows = this.deps.store
+      .stmt('SELECT c.*, r.id_masked, r.name, r.role FROM checkins c LEFT JOIN roster r ON r.session_id = c.session_id AND r.id_hash = c.id_hash WHERE c.session_id = ? ORDER BY c.granted_at')
       .all(sessionId) as (CheckinRow & { id_masked: string | null; name: string | null; role: string | null })[];
     return rows.map((r) => ({
       requestId: r.request_id,
@@ -243,6 +247,7 @@ export class CheckIn {
     const pending = activeMine.find((c) => c.status === 'granted' && !this.isStale(c, now));
     if (pending) {
       store.stmt("UPDATE checkins SET status = 'superseded' WHERE request_id = ?").run(pending.request_id);
+      this.seats.released(pending.request_id);
       return this.grant(gateId, req, pending.session_id, idHash, idMasked, { room: pending.room!, seat: pending.seat! }, now, { supersedes: pending.request_id });
     }
 
@@ -252,7 +257,7 @@ export class CheckIn {
     const entered = new Set(mine.filter((c) => !this.isStale(c, now)).map((c) => c.session_id));
     const fresh = open.find((s) => !entered.has(s.id));
     if (fresh) {
-      const seat = drawSeat(this.deps.sessions.roomSeats(), fresh.rooms, this.heldSeats(now), fresh.id, this.rng);
+      const seat = drawSeat(this.deps.sessions.roomSeats(), fresh.rooms, this.seats.held(now), fresh.id, this.rng);
       if (!seat) return deny('no-seat', {}, fresh.id);
       const also = open.filter((s) => s.id !== fresh.id).map((s) => s.id);
       return this.grant(gateId, req, fresh.id, idHash, idMasked, seat, now, also.length ? { alsoOnRosterOf: also } : {});
@@ -266,9 +271,10 @@ export class CheckIn {
 
   private grant(gateId: string, req: VerifyRequest, sessionId: string, idHash: string, idMasked: string, seat: { room: string; seat: number }, now: number, extra: Record<string, unknown>): VerifyAnswer {
     const { store, events, log } = this.deps;
-    store.db
-      .prepare("INSERT INTO checkins (request_id, session_id, id_hash, gate_id, room, seat, status, granted_at) VALUES (?, ?, ?, ?, ?, ?, 'granted', ?)")
+    store
+      .stmt("INSERT INTO checkins (request_id, session_id, id_hash, gate_id, room, seat, status, granted_at) VALUES (?, ?, ?, ?, ?, ?, 'granted', ?)")
       .run(req.requestId, sessionId, idHash, gateId, seat.room, seat.seat, now);
+    this.seats.took(req.requestId, { sessionId, room: seat.room, seat: seat.seat }, now);
     const answer: VerifyAnswer = {
       requestId: req.requestId,
       decision: 'grant',
@@ -294,16 +300,6 @@ export class CheckIn {
 
   private isStale(c: CheckinRow, now: number): boolean {
     return c.status === 'granted' && now - c.granted_at > this.policy.passageTimeoutSeconds * 1000;
-  }
-
-  /** Seats held by sessions that are not closed: granted (until the passage timeout), inside, or left (kept for the session). */
-  private heldSeats(now: number): HeldSeat[] {
-    const rows = this.deps.store.db
-      .prepare("SELECT c.session_id, c.room, c.seat, c.status, c.granted_at FROM checkins c JOIN sessions s ON s.id = c.session_id WHERE s.status != 'closed' AND c.status IN ('granted', 'inside', 'left') AND c.room IS NOT NULL")
-      .all() as { session_id: string; room: string; seat: number; status: CheckinStatus; granted_at: number }[];
-    return rows
-      .filter((r) => !(r.status === 'granted' && now - r.granted_at > this.policy.passageTimeoutSeconds * 1000))
-      .map((r) => ({ sessionId: r.session_id, room: r.room, seat: r.seat }));
   }
 
   // ---- gate events: passage, exit, offline passes ----
@@ -333,6 +329,7 @@ export class CheckIn {
       if (c.status === 'inside') return { accepted: true }; // repeated event
       if (c.status !== 'granted') return { accepted: false, reason: `passed for a grant that is ${c.status}` };
       store.stmt("UPDATE checkins SET status = 'inside', passed_at = ? WHERE request_id = ?").run(at, requestId);
+      this.seats.passed(requestId);
       events.appendInTx({ type: 'checkin.passed', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [c.session_id], data: { requestId, room: c.room, seat: c.seat } });
       return { accepted: true };
     });
@@ -393,10 +390,11 @@ export class CheckIn {
         events.appendInTx({ type: 'checkin.offline-duplicate', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [sessionId], data: { requestId, idMasked: entry.id_masked } });
         return { accepted: true };
       }
-      const seat = session.status === 'closed' ? null : drawSeat(this.deps.sessions.roomSeats(), session.rooms, this.heldSeats(now), sessionId, this.rng);
-      store.db
-        .prepare("INSERT INTO checkins (request_id, session_id, id_hash, gate_id, room, seat, status, offline, granted_at, passed_at) VALUES (?, ?, ?, ?, ?, ?, 'inside', 1, ?, ?)")
+      const seat = session.status === 'closed' ? null : drawSeat(this.deps.sessions.roomSeats(), session.rooms, this.seats.held(now), sessionId, this.rng);
+      store
+        .stmt("INSERT INTO checkins (request_id, session_id, id_hash, gate_id, room, seat, status, offline, granted_at, passed_at) VALUES (?, ?, ?, ?, ?, ?, 'inside', 1, ?, ?)")
         .run(requestId, sessionId, entry.id_hash, gateId, seat?.room ?? null, seat?.seat ?? null, passedAt, passedAt);
+      if (seat) this.seats.took(requestId, { sessionId, ...seat }, null);
       events.appendInTx({
         type: 'checkin.offline-reconciled',
         actor: `device:${gateId}`,
@@ -449,7 +447,8 @@ export class CheckIn {
   }
 
 
-  private async expireStaleGrants(): Promise<void> {
+  /** Expires grants nobody used within the passage timeout (runs every 5 s). */
+  async expireStaleGrants(): Promise<void> {
     const { store, events, clock } = this.deps;
     const cutoff = clock.now() - this.policy.passageTimeoutSeconds * 1000;
     const stale = store.stmt("SELECT request_id, session_id, gate_id FROM checkins WHERE status = 'granted' AND granted_at < ?").all(cutoff) as { request_id: string; session_id: string; gate_id: string }[];
@@ -457,6 +456,7 @@ export class CheckIn {
     await store.write(() => {
       for (const c of stale) {
         const r = store.stmt("UPDATE checkins SET status = 'expired' WHERE request_id = ? AND status = 'granted'").run(c.request_id);
+        if (r.changes) this.seats.released(c.request_id);
         if (r.changes) events.appendInTx({ type: 'checkin.expired', actor: 'automation:checkin', deviceId: c.gate_id, sessionIds: [c.session_id], data: { requestId: c.request_id, reason: 'not passed through the gate in time' } });
       }
     });

@@ -20,19 +20,42 @@ export interface HeldSeat {
 export type Rng = (maxExclusive: number) => number;
 export const cryptoRng: Rng = (n) => randomInt(n);
 
-/** Draws a free seat for an expert of `sessionId`, or null when the rule leaves none. */
+/**
+ * Draws a free seat for an expert of `sessionId`, or null when the rule leaves none.
+ * Runs inside every first grant at a gate, so it avoids building per-seat strings or
+ * arrays: one pass over the held seats, one count of the free ones, then the k-th.
+ */
 export function drawSeat(rooms: readonly RoomSeats[], sessionRooms: readonly string[], held: readonly HeldSeat[], sessionId: string, rng: Rng = cryptoRng): { room: string; seat: number } | null {
-  const roomsOfSession = new Set(held.filter((h) => h.sessionId === sessionId).map((h) => h.room));
-  const taken = new Set(held.map((h) => `${h.room}#${h.seat}`));
   const wanted = new Set(sessionRooms);
-  const free: { room: string; seat: number }[] = [];
-  for (const r of rooms) {
-    if (!wanted.has(r.id) || roomsOfSession.has(r.id)) continue;
-    for (let s = 1; s <= r.seats; s++) if (!taken.has(`${r.id}#${s}`)) free.push({ room: r.id, seat: s });
+  const taken = new Map<string, Set<number>>();
+  const roomsOfSession = new Set<string>();
+  for (const h of held) {
+    if (!wanted.has(h.room)) continue;
+    if (h.sessionId === sessionId) roomsOfSession.add(h.room);
+    let seats = taken.get(h.room);
+    if (!seats) taken.set(h.room, (seats = new Set()));
+    seats.add(h.seat);
   }
-  if (free.length === 0) return null;
-  // Uniform over free seats (not over rooms): every free seat is equally likely.
-  return free[rng(free.length)]!;
+  const open = (r: RoomSeats): boolean => wanted.has(r.id) && !roomsOfSession.has(r.id);
+  let free = 0;
+  for (const r of rooms) {
+    if (!open(r)) continue;
+    const t = taken.get(r.id);
+    for (let s = 1; s <= r.seats; s++) if (!t?.has(s)) free++;
+  }
+  if (free === 0) return null;
+  // Uniform over free seats (not over rooms): every free seat is equally likely. Free seats
+  // are counted in facility room order, seats ascending; the k-th of them is the draw.
+  let k = rng(free);
+  for (const r of rooms) {
+    if (!open(r)) continue;
+    const t = taken.get(r.id);
+    for (let s = 1; s <= r.seats; s++) {
+      if (t?.has(s)) continue;
+      if (k-- === 0) return { room: r.id, seat: s };
+    }
+  }
+  return null; // unreachable: k < free
 }
 
 export interface SessionSpan {
