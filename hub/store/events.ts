@@ -40,17 +40,22 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
-export function eventHash(prevHash: string, e: Omit<StoredEvent, 'hash' | 'prevHash'>): string {
-  const body = canonicalJson({
-    seq: e.seq,
-    ts: e.ts,
-    type: e.type,
-    actor: e.actor,
-    deviceId: e.deviceId,
-    sessionIds: e.sessionIds,
-    data: e.data,
-  });
+/**
+ * The hashed text of a record: its fields in canonical (sorted) key order. Built directly
+ * rather than through canonicalJson, since every appended event pays for it; the result is
+ * the same text (a property test holds the two together). `dataJson` is canonicalJson(data).
+ */
+function recordBody(e: Omit<StoredEvent, 'hash' | 'prevHash' | 'data'>, dataJson: string): string {
+  const s = JSON.stringify;
+  return `{"actor":${s(e.actor)},"data":${dataJson},"deviceId":${s(e.deviceId)},"seq":${s(e.seq)},"sessionIds":${s(e.sessionIds)},"ts":${s(e.ts)},"type":${s(e.type)}}`;
+}
+
+function hashBody(prevHash: string, body: string): string {
   return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
+}
+
+export function eventHash(prevHash: string, e: Omit<StoredEvent, 'hash' | 'prevHash'>): string {
+  return hashBody(prevHash, recordBody(e, canonicalJson(e.data)));
 }
 
 interface EventRow {
@@ -129,18 +134,21 @@ export class EventLog {
 
   /** Appends inside the caller's transaction (call from within Store.write/writeNow). */
   appendInTx(e: NewEvent): StoredEvent {
+    const ids = e.sessionIds ?? [];
     const base = {
       seq: this.head.seq + 1,
       ts: e.ts ?? this.now(),
       type: e.type,
       actor: e.actor,
       deviceId: e.deviceId ?? null,
-      sessionIds: [...new Set(e.sessionIds ?? [])].sort(),
+      sessionIds: ids.length < 2 ? [...ids] : [...new Set(ids)].sort(),
       data: e.data ?? {},
     };
-    const hash = eventHash(this.head.hash, base);
+    // The data is made canonical once: the same text is hashed and stored.
+    const dataJson = canonicalJson(base.data);
+    const hash = hashBody(this.head.hash, recordBody(base, dataJson));
     const stored: StoredEvent = { ...base, prevHash: this.head.hash, hash };
-    this.insert.run(stored.seq, stored.ts, stored.type, stored.deviceId, stored.actor, JSON.stringify(stored.sessionIds), canonicalJson(stored.data), stored.prevHash, hash);
+    this.insert.run(stored.seq, stored.ts, stored.type, stored.deviceId, stored.actor, JSON.stringify(stored.sessionIds), dataJson, stored.prevHash, hash);
     for (const s of stored.sessionIds) this.link.run(s, stored.seq);
     this.head = { seq: stored.seq, hash };
     this.headDirty = true;
