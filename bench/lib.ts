@@ -1,3 +1,5 @@
+import { systemClock, type Clock, type TimerHandle } from '../hub/clock.js';
+
 /** What every benchmark module returns; bench/run.ts prints and records it. */
 export interface BenchResult {
   name: string;
@@ -29,4 +31,27 @@ export function median(xs: number[]): number {
 /** High-resolution milliseconds, for measuring (never used in the hub's logic). */
 export function nowMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/**
+ * Real time plus an offset the benchmark can move forward: timers run in real time, while
+ * "now" can jump (e.g. past a passage timeout between rounds).
+ */
+export class OffsetClock implements Clock {
+  private offset = 0;
+  now(): number {
+    return systemClock.now() + this.offset;
+  }
+  advance(ms: number): void {
+    this.offset += ms;
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    return systemClock.setTimeout(fn, ms);
+  }
+  setInterval(fn: () => void, ms: number): TimerHandle {
+    return systemClock.setInterval(fn, ms);
+  }
+  sleep(ms: number): Promise<void> {
+    return systemClock.sleep(ms);
+  }
 }
