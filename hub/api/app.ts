@@ -9,6 +9,7 @@ import { authRoutes, authHook } from './auth.js';
 import { deviceRoutes } from './devices.js';
 import { eventRoutes } from './events.js';
 import { systemRoutes } from './system.js';
+import { consoleRoutes } from './console.js';
 
 /** Turns Ajv's first validation error into "body/field: what is wrong". */
 function validationMessage(err: FastifyError): { message: string; field: string } {
@@ -86,6 +87,7 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
   authRoutes(app, deps);
   deviceRoutes(app, deps);
   eventRoutes(app, deps);
+  await consoleRoutes(app);
   for (const plugin of deps.routes ?? []) plugin(app, deps);
   return app;
 }

@@ -20,6 +20,7 @@ export function eventRoutes(app: Api, deps: ApiDeps): void {
             since: Type.Optional(Type.String({ description: 'ISO-8601 with offset, or epoch ms' })),
             afterSeq: Type.Optional(Type.Integer({ minimum: 0 })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000, default: 500 })),
+            latest: Type.Optional(Type.Boolean({ description: 'the last `limit` matching events instead of the first (still oldest first): where a live view starts' })),
           },
           { additionalProperties: false },
         ),
@@ -40,6 +41,7 @@ export function eventRoutes(app: Api, deps: ApiDeps): void {
         ...(since !== undefined ? { since } : {}),
         ...(q.afterSeq !== undefined ? { afterSeq: q.afterSeq } : {}),
         ...(q.limit !== undefined ? { limit: q.limit } : {}),
+        ...(q.latest ? { latest: true } : {}),
       });
       return events.map((e) => ({ ...e, time: formatTime(e.ts, offset) }));
     },

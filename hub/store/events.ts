@@ -93,6 +93,8 @@ export interface EventQuery {
   /** Events with seq > afterSeq, for paging. */
   afterSeq?: number;
   limit?: number;
+  /** The last `limit` matching events rather than the first (returned oldest first all the same). */
+  latest?: boolean;
 }
 
 /**
@@ -201,8 +203,9 @@ export class EventLog {
     }
     args.push(Math.min(Math.max(q.limit ?? 500, 1), 5000));
     // The limit is bound, not spliced in, so each filter combination is one cached statement.
-    const sql = `SELECT e.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.seq LIMIT ?`;
-    return (this.store.stmt(sql).all(...args) as EventRow[]).map(fromRow);
+    const sql = `SELECT e.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.seq${q.latest ? ' DESC' : ''} LIMIT ?`;
+    const rows = this.store.stmt(sql).all(...args) as EventRow[];
+    return (q.latest ? rows.reverse() : rows).map(fromRow);
   }
 
   private readHead(): { seq: number; hash: string } {

@@ -230,6 +230,8 @@ void t.test('GET /api/events filters by deviceId and since (ISO and epoch); a ba
   t.same(types(sinceZ), ['closed']);
   const sinceEpoch = await get({ type: 'device.event', since: String(Date.UTC(2026, 10, 28, 1, 30, 0)) });
   t.same(types(sinceEpoch), ['tamper', 'closed']);
+  const latest = await get({ type: 'device.event', latest: 'true', limit: '2' });
+  t.same(types(latest), ['tamper', 'closed'], 'latest: the last two, oldest first');
   const first = (sinceEpoch.body as unknown as { time: string }[])[0];
   t.equal(first?.time, '2026-11-28T09:30:00.000+08:00', 'times are written with the site offset');
 

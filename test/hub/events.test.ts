@@ -99,6 +99,8 @@ void t.test('query filters by device, session, type, since and afterSeq', async 
   t.same(events.query({ since: 4_000 }).map((e) => e.seq), [4, 5, 6]);
   t.same(events.query({ afterSeq: 4 }).map((e) => e.seq), [5, 6]);
   t.same(events.query({ deviceId: 'gate-1', since: 3_000, limit: 1 }).map((e) => e.seq), [4]);
+  t.same(events.query({ latest: true, limit: 2 }).map((e) => e.seq), [5, 6], 'the last two, oldest first');
+  t.same(events.query({ deviceId: 'door-1', latest: true, limit: 2 }).map((e) => e.seq), [3, 5]);
 });
 
 void t.test('verifyChain names the first bad record', async (t) => {

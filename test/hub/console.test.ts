@@ -1,0 +1,163 @@
+import t, { type Test } from 'tap';
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { ManualClock } from '../../hub/clock.js';
+import { silentLogger } from '../../hub/log.js';
+import { startPaSimulator } from '../../simulators/pa-controller.js';
+import { gateSimulator } from '../../simulators/gate.js';
+import { demoPeople } from '../../simulators/demo-people.js';
+import type { CheckInFeature } from '../../hub/checkin/feature.js';
+import { facility, startTestHub, waitFor } from '../helpers/hub.js';
+
+// Real Chromium, as installed by CI (apt-get install chromium); never downloaded.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const T0 = Date.UTC(2026, 10, 28, 1, 0, 0); // 09:00 +08:00
+const MIN = 60_000;
+const PASSWORD = 'console-test-pw';
+
+function consoleFacility(paPort: number): string {
+  return `
+version: 1
+site: { id: demo, utcOffset: "+08:00" }
+zones: [{ id: eval }]
+rooms:
+  - { id: room-1, zone: eval, seats: 4 }
+  - { id: room-2, zone: eval, seats: 4 }
+  - { id: room-3, zone: eval, seats: 4 }
+devices:
+  - { id: gate-1, kind: gate, transport: { type: mqtt }, zones: [eval] }
+  - id: pa-1
+    kind: broadcast
+    transport: { type: tcp, host: 127.0.0.1, port: ${paPort} }
+    zones: [eval]
+    options:
+      zones:
+        - { zone: 1, room: room-1 }
+        - { zone: 2, room: room-2 }
+        - { zone: 3, room: room-3 }
+broadcast:
+  messages:
+    - { id: 1, text: 请保持安静，专家之间禁止交谈。 }
+  warningWaitMs: 0
+`;
+}
+
+async function launch(t: Test): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.teardown(() => browser.close());
+  return browser;
+}
+
+async function logIn(page: Page, username: string, password: string): Promise<void> {
+  await page.fill('#login input[name=username]', username);
+  await page.fill('#login input[name=password]', password);
+  await page.click('#login button[type=submit]');
+}
+
+void t.test('the console shows the live check-in flow, and a supervisor warns a seat from it', async (t) => {
+  const clock = new ManualClock(T0);
+  const sim = await startPaSimulator({ port: 0, zones: 3, clock, log: silentLogger(), messages: 8 });
+  t.teardown(() => sim.stop());
+  const th = await startTestHub({ full: true, clock, facility: facility(consoleFacility(sim.port)) });
+  t.teardown(() => th.stop());
+  const { hub } = th;
+  await hub.users.create('sup1', 'supervisor', PASSWORD, '监督员一');
+  await hub.users.create('view1', 'viewer', PASSWORD, '观察员');
+  await waitFor(() => hub.availability.isAvailable('pa-1'), 8000, 'pa-1 available');
+
+  const checkin = (hub.features.find((f) => f.name === 'checkin') as CheckInFeature).checkin();
+  const { session } = await hub.sessions.create({ code: 'ZB-2026-118', name: '道路工程评标', start: T0 + 30 * MIN, end: T0 + 180 * MIN }, 'user:admin');
+  const people = demoPeople(0, 2);
+  await checkin.replaceRoster(session.id, checkin.validateRoster(people).entries, 'user:admin');
+  const gate = gateSimulator(hub.facility.devices.find((d) => d.id === 'gate-1')!, { url: th.mqttUrl, site: 'demo', token: hub.tokens.issue('gate-1'), clock, log: silentLogger(), reconnectMs: 0 });
+  await gate.start();
+  t.teardown(() => gate.stop());
+
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  page.setDefaultTimeout(10_000); // the console polls every 2 s
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  const base = `http://127.0.0.1:${hub.httpPort}`;
+  await page.goto(`${base}/`);
+  t.equal(new URL(page.url()).pathname, '/console/', '/ leads to the console');
+
+  await logIn(page, 'sup1', 'wrong-password');
+  await page.locator('#login-error', { hasText: /./ }).waitFor();
+  t.match(await page.textContent('#login-error'), /password|credentials/i, 'a wrong password is explained');
+  t.ok(await page.isVisible('#login-view'), 'still on the login form');
+
+  await logIn(page, 'sup1', PASSWORD);
+  await page.locator('#sessions tbody tr', { hasText: 'ZB-2026-118' }).waitFor();
+  t.match(await page.textContent('#user'), /监督员一 \(supervisor\)/);
+  t.match(await page.textContent('#sessions tbody'), /check-in/, 'the session is open for check-in');
+  t.match(await page.textContent('#devices tbody'), /gate-1/);
+  await page.click('#sessions tbody tr >> text=ZB-2026-118');
+
+  // Two arrivals at the gate: one granted, one whose face does not match.
+  const granted = await gate.present(people[0]!, { requestId: 'c-1', pass: false });
+  t.equal(granted.decision, 'grant');
+  const denied = await gate.present(people[1]!, { requestId: 'c-2', faceScore: 0.3 });
+  t.equal(denied.reason, 'face-mismatch');
+  const row = page.locator('#checkins tbody tr', { hasText: people[0]!.name });
+  await row.waitFor();
+  t.match(await row.textContent(), new RegExp(`${granted.room}.*${granted.seat}.*granted.*gate-1`), 'the grant with its room and seat');
+  await page.locator('#feed li', { hasText: 'face-mismatch' }).waitFor();
+  t.match(await page.textContent('#feed'), new RegExp(`granted .* → ${granted.room} seat ${granted.seat}`));
+  t.notOk((await page.content()).includes(people[0]!.idNumber), 'no clear ID number on the page');
+
+  // Through the gate: inside, and a supervisor may warn that seat.
+  await gate.event('passed', { requestId: 'c-1' });
+  await row.locator('td', { hasText: 'inside' }).waitFor();
+  await row.locator('button', { hasText: 'Warn' }).click();
+  t.equal(await page.textContent('#warn-target'), `${granted.room} seat ${granted.seat}`);
+  await page.fill('#warn input[name=reason]', '与邻座交谈');
+  await page.click('#warn button[type=submit]');
+  await page.locator('#warn-result', { hasText: /./ }).waitFor();
+  t.match(await page.textContent('#warn-result'), /^Played .*confirmed by the controller/);
+  await waitFor(() => sim.log().some((p) => p.text === '请遵守评标纪律'), 5000, 'the PA controller played it');
+  const warned = hub.events.query({ sessionId: session.id }).find((e) => e.type.startsWith('broadcast.') && e.data.reason === '与邻座交谈');
+  t.ok(warned, 'the warning is in the session log with its reason');
+  t.match(JSON.stringify(warned), /sup1|监督员一/, 'and who gave it');
+
+  await page.click('#logout');
+  await page.locator('#login-view').waitFor();
+  t.notOk(await page.isVisible('#main-view'), 'logged out');
+
+  // A viewer sees masked names and gets no warn button.
+  await logIn(page, 'view1', PASSWORD);
+  await page.click('#sessions tbody tr >> text=ZB-2026-118');
+  const viewerRow = page.locator('#checkins tbody tr', { hasText: granted.room! });
+  await viewerRow.waitFor();
+  t.notOk((await viewerRow.textContent())!.includes(people[0]!.name), 'the name is masked for a viewer');
+  t.equal(await viewerRow.locator('button').count(), 0, 'no warn button for a viewer');
+  t.same(pageErrors, [], 'no script errors on the page');
+});
+
+void t.test('the console files are served with a strict content security policy', async (t) => {
+  const th = await startTestHub({});
+  t.teardown(() => th.stop());
+  const app = th.hub.api();
+  const root = await app.inject({ method: 'GET', url: '/' });
+  t.equal(root.statusCode, 302);
+  t.equal(root.headers.location, '/console/');
+  for (const [url, type] of [
+    ['/console/', /text\/html/],
+    ['/console/console.js', /javascript/],
+    ['/console/console.css', /text\/css/],
+  ] as const) {
+    const res = await app.inject({ method: 'GET', url });
+    t.equal(res.statusCode, 200, url);
+    t.match(res.headers['content-type'], type);
+    t.match(res.headers['content-security-policy'], /default-src 'self'/);
+    t.equal(res.headers['x-content-type-options'], 'nosniff');
+  }
+  const missing = await app.inject({ method: 'GET', url: '/console/secrets.txt' });
+  t.equal(missing.statusCode, 404);
+  t.equal(missing.json<{ code: string }>().code, 'HUB_ERR_NOT_FOUND');
+});
