@@ -152,7 +152,7 @@ async function refreshCheckins() {
 
 function describe(e) {
   const d = e.data || {};
-  const who = d.idMasked ? ` ${d.idMasked}` : '';
+  const who = d.idMasked && d.idMasked !== 'invalid' ? ` ${d.idMasked}` : '';
   switch (e.type) {
     case 'checkin.granted':
       return { deny: false, text: `${hhmm(e.time)} ${e.deviceId}: granted${who} → ${d.room} seat ${d.seat}` };

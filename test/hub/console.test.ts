@@ -83,6 +83,10 @@ void t.test('the console shows the live check-in flow, and a supervisor warns a 
   page.setDefaultTimeout(10_000); // the console polls every 2 s
   const pageErrors: string[] = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
   const base = `http://127.0.0.1:${hub.httpPort}`;
   await page.goto(`${base}/`);
   t.equal(new URL(page.url()).pathname, '/console/', '/ leads to the console');
@@ -92,6 +96,7 @@ void t.test('the console shows the live check-in flow, and a supervisor warns a 
   t.match(await page.textContent('#login-error'), /password|credentials/i, 'a wrong password is explained');
   t.ok(await page.isVisible('#login-view'), 'still on the login form');
 
+  consoleErrors.length = 0; // the browser reports the refused login as a failed load
   await logIn(page, 'sup1', PASSWORD);
   await page.locator('#sessions tbody tr', { hasText: 'ZB-2026-118' }).waitFor();
   t.match(await page.textContent('#user'), /监督员一 \(supervisor\)/);
@@ -137,6 +142,7 @@ void t.test('the console shows the live check-in flow, and a supervisor warns a 
   t.notOk((await viewerRow.textContent())!.includes(people[0]!.name), 'the name is masked for a viewer');
   t.equal(await viewerRow.locator('button').count(), 0, 'no warn button for a viewer');
   t.same(pageErrors, [], 'no script errors on the page');
+  t.same(consoleErrors, [], 'nothing failed to load');
 });
 
 void t.test('the console files are served with a strict content security policy', async (t) => {
