@@ -20,6 +20,9 @@ import type { MqttDriver } from '../devices/mqtt-device.js';
 import { KIND_FACTORIES } from '../devices/registry.js';
 import { Sessions } from './sessions/sessions.js';
 
+/** How often connections are checked against the current device tokens (5 s). */
+const TOKEN_CHECK_MS = 5_000;
+
 export interface HubOptions {
   facility: Facility;
   dataDir: string;
@@ -128,7 +131,7 @@ export class Hub {
       log: this.log.child({ module: 'broker' }),
       metrics: this.metrics,
       isDevice: (id) => deviceIds.has(id),
-      verifyToken: (id, token) => this.tokens.verify(id, token),
+      checkToken: (id, token) => this.tokens.check(id, token),
       onMessage: this.ingest.onMessage,
       onConnect: (id) => this.availability.setLink(id, true, 'connected'),
       onDisconnect: (id) => this.availability.setLink(id, false, 'disconnected'),
@@ -203,6 +206,16 @@ export class Hub {
     this.mqttPort = await this.broker.listen(this.opts.mqttPort, this.opts.mqttHost ?? '0.0.0.0');
     this.stops.push({ name: 'broker', fn: () => this.broker.close() });
     this.log.info({ port: this.mqttPort }, 'MQTT broker listening');
+    // A token rotated while its device is connected (the CLI may do it from another
+    // process) ends that connection within this period.
+    const revocations = this.clock.setInterval(() => {
+      try {
+        this.broker.closeRevoked(this.tokens.current());
+      } catch (err) {
+        this.log.error({ err }, 'token revocation check failed');
+      }
+    }, TOKEN_CHECK_MS);
+    this.stops.push({ name: 'token revocation check', fn: () => revocations.cancel() });
 
     for (const device of this.devices.values()) {
       step(`device ${device.id}`);

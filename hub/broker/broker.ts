@@ -46,7 +46,8 @@ export interface BrokerContext {
   metrics: Metrics;
   /** Is this username a configured device? */
   isDevice: (deviceId: string) => boolean;
-  verifyToken: (deviceId: string, token: string) => Promise<boolean>;
+  /** Checks a device's token; answers the stored hash it matched (the token's version), or null. */
+  checkToken: (deviceId: string, token: string) => Promise<string | null>;
   /** Called before the PUBACK: a QoS 1 message acknowledged to the device has been handled. */
   onMessage: (m: DeviceMessage) => Promise<IngestOutcome>;
   onConnect: (deviceId: string) => void;
@@ -77,6 +78,8 @@ export class EmbeddedBroker {
   /** Refusals already logged, per client and kind, so a misbehaving device logs once. */
   private readonly loggedRefusals = new Map<string, Set<string>>();
   private readonly connectVerdicts = new WeakMap<Client, AuthError>();
+  /** The token version (stored hash) each live connection proved. */
+  private readonly admittedUnder = new WeakMap<Client, string>();
 
   constructor(private readonly ctx: BrokerContext) {
     this.limits = { ...DEFAULT_LIMITS, ...ctx.limits };
@@ -170,6 +173,26 @@ export class EmbeddedBroker {
     });
   }
 
+  /**
+   * Closes every connection admitted under a token that is no longer the device's current
+   * one (rotated with `device token`, possibly by another process, or removed): a leaked
+   * token stops working for sessions already open, not only for new ones. Answers the
+   * devices whose connections were closed.
+   */
+  closeRevoked(current: ReadonlyMap<string, string>): string[] {
+    const closed: string[] = [];
+    for (const [deviceId, clients] of this.clientsOf) {
+      const valid = current.get(deviceId);
+      const stale = [...clients].filter((c) => !c.closed && this.admittedUnder.get(c) !== valid);
+      if (stale.length === 0) continue;
+      this.ctx.log.warn({ deviceId, connections: stale.length }, 'device token rotated or revoked: closing its connections; the device must reconnect with its new token');
+      this.ctx.metrics.mqttRefused.inc({ what: 'revoked' });
+      for (const c of stale) c.close();
+      closed.push(deviceId);
+    }
+    return closed;
+  }
+
   connectedDevices(): string[] {
     return [...this.clientsOf.keys()];
   }
@@ -229,8 +252,8 @@ export class EmbeddedBroker {
       this.refuse('connect', client.id, { username: id }, 'unknown device');
       return authError(4, 'bad user name or password');
     }
-    const ok = password !== undefined && (await this.ctx.verifyToken(id, password.toString('utf8')));
-    if (!ok) {
+    const admittedUnder = password === undefined ? null : await this.ctx.checkToken(id, password.toString('utf8'));
+    if (admittedUnder === null) {
       this.refuse('connect', client.id, { username: id }, 'wrong token');
       return authError(4, 'bad user name or password');
     }
@@ -243,6 +266,7 @@ export class EmbeddedBroker {
       }
     }
     this.deviceOf.set(client, id);
+    this.admittedUnder.set(client, admittedUnder);
     const set = this.clientsOf.get(id) ?? new Set<Client>();
     set.add(client);
     this.clientsOf.set(id, set);

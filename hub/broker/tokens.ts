@@ -4,8 +4,9 @@ import type { Clock } from '../clock.js';
 
 /**
  * Device tokens: issued or rotated by `facility-hub device token ID` (also while the hub
- * runs: the hub reads the stored hash on every connect), kept only as scrypt hashes in
- * the data dir, never in the config file.
+ * runs: the hub reads the stored hash on every connect, and closes connections admitted
+ * under a token that has since been rotated), kept only as scrypt hashes in the data dir,
+ * never in the config file.
  */
 export class DeviceTokens {
   /** deviceId → (stored hash, digest of the token that matched it), to spare scrypt on reconnects. */
@@ -33,14 +34,29 @@ export class DeviceTokens {
   }
 
   async verify(deviceId: string, token: string): Promise<boolean> {
+    return (await this.check(deviceId, token)) !== null;
+  }
+
+  /**
+   * Checks a token; on success answers the stored hash it matched, which identifies the
+   * token version a connection was admitted under (see `current`).
+   */
+  async check(deviceId: string, token: string): Promise<string | null> {
     const stored = this.storedHash(deviceId);
-    if (stored === null) return false;
+    if (stored === null) return null;
     const digest = sha256(token);
     const cached = this.verified.get(deviceId);
-    if (cached && cached.stored === stored && cached.digest === digest) return true;
+    if (cached && cached.stored === stored && cached.digest === digest) return stored;
     const ok = await verifySecret(token, stored);
-    if (ok) this.verified.set(deviceId, { stored, digest });
-    return ok;
+    if (!ok) return null;
+    this.verified.set(deviceId, { stored, digest });
+    return stored;
+  }
+
+  /** The stored hash of every device's current token, read in one query. */
+  current(): Map<string, string> {
+    const rows = this.store.stmt('SELECT device_id, hash FROM device_tokens').all() as { device_id: string; hash: string }[];
+    return new Map(rows.map((r) => [r.device_id, r.hash]));
   }
 
   private storedHash(deviceId: string): string | null {

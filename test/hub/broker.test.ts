@@ -1,8 +1,11 @@
 import t from 'tap';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
-import { startTestHub, tempDir, waitFor, type TestHub } from '../helpers/hub.js';
+import { MQTT_ONLY_FACILITY, startTestHub, tempDir, waitFor, type TestHub } from '../helpers/hub.js';
+import { runCli } from '../fixtures/cli.js';
 import { ManualClock } from '../../hub/clock.js';
 import { captureLogs } from '../fixtures/logs.js';
 import { connackCode, metricValue, rawConnack, rawConnectPacket, subackCodes } from '../fixtures/mqtt.js';
@@ -294,4 +297,48 @@ void t.test("a device cannot take over another device's client id", async (t) =>
   t.ok(th.hub.broker.connectedDevices().includes('door-1'), 'the door is still connected');
   t.equal(th.hub.availability.isAvailable('door-1'), true, 'the door is still available');
   t.not(code, 0, "the gate is refused the door's client id");
+});
+
+void t.test('a token rotated by the CLI while its device is connected ends that connection', async (t) => {
+  const clock = new ManualClock();
+  const logs = captureLogs();
+  const th = await startTestHub({ clock, log: logs.log });
+  t.teardown(() => th.stop());
+  const dir = tempDir('fh-rotate-');
+  t.teardown(dir.cleanup);
+  const config = join(dir.dir, 'facility.yaml');
+  writeFileSync(config, MQTT_ONLY_FACILITY);
+  const oldToken = th.hub.tokens.issue('door-1');
+  const door = await mqtt.connectAsync(th.mqttUrl, { username: 'door-1', password: oldToken, clientId: 'rotate-door', reconnectPeriod: 0 });
+  t.teardown(() => door.endAsync(true));
+  const gate = await th.connectDevice('gate-1');
+  let closed = false;
+  door.on('close', () => {
+    closed = true;
+  });
+
+  // The CLI rotates the token in the data dir, from another process.
+  const out = await runCli(['device', 'token', 'door-1', '--config', config, '--data-dir', th.dataDir]);
+  t.equal(out.code, 0, out.stderr);
+  const newToken = out.stdout.trim();
+  t.not(newToken, oldToken);
+  t.equal(closed, false, 'nothing happens before the next check');
+
+  clock.advance(5_000); // the hub's periodic check
+
+  await waitFor(() => closed, 5000, 'the door connection closed');
+  t.notOk(th.hub.broker.connectedDevices().includes('door-1'));
+  t.ok(gate.connected, 'other devices keep their connections');
+  t.equal(metricValue(await metrics(th), 'fh_mqtt_refused_total', { what: 'revoked' }), 1);
+  const warned = logs.records().filter((r) => r.deviceId === 'door-1' && /token rotated/.test(String(r.msg)));
+  t.equal(warned.length, 1, 'logged once');
+  t.notOk(JSON.stringify(logs.records()).includes(newToken) || JSON.stringify(logs.records()).includes(oldToken), 'no token in the logs');
+
+  t.equal(await connackCode(th.mqttUrl, { username: 'door-1', password: oldToken, clientId: 'rotate-door-2' }), 4, 'the old token is refused');
+  const again = await mqtt.connectAsync(th.mqttUrl, { username: 'door-1', password: newToken, clientId: 'rotate-door-3', reconnectPeriod: 0 });
+  t.teardown(() => again.endAsync(true));
+  clock.advance(5_000);
+  await new Promise((r) => setTimeout(r, 50));
+  t.ok(again.connected, 'the new token is accepted and stays connected');
+  t.ok(th.hub.broker.connectedDevices().includes('door-1'));
 });
