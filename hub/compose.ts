@@ -11,13 +11,15 @@ export function createHub(opts: HubOptions): Hub {
   const hub = new Hub(opts);
 
   // --- check-in at the gates (sessions, rosters, dispersed seating) ---
-  hub.addFeature(createCheckInFeature(hub));
+  const checkin = createCheckInFeature(hub);
+  hub.addFeature(checkin);
 
   // --- power: UPS, relay modules, failover playbook ---
   installPower(hub);
 
   // --- call/broadcast: PA controller, supervisor warnings, announcements ---
-  installBroadcast(hub);
+  // Seat warnings are logged against the session of the expert at that seat.
+  installBroadcast(hub, { seatHolder: (room, seat) => checkin.checkin().holderOf(room, seat) });
 
   return hub;
 }

@@ -16,7 +16,12 @@ export interface BroadcastFeature extends Feature {
   devices(): BroadcastDevice[];
 }
 
-export function installBroadcast(hub: Hub): BroadcastFeature {
+export interface BroadcastWiring {
+  /** The session whose expert holds a seat now (check-in's seat map), for seat warnings. */
+  seatHolder?: (room: string, seat: number) => string | null;
+}
+
+export function installBroadcast(hub: Hub, wiring: BroadcastWiring = {}): BroadcastFeature {
   const problems = broadcastConfigProblems(hub.facility);
   if (problems.length > 0) {
     throw new Error(`invalid broadcast configuration:\n${problems.map((p) => `  ${p.path}: found ${p.found}, expected ${p.expected}`).join('\n')}`);
@@ -47,7 +52,17 @@ export function installBroadcast(hub: Hub): BroadcastFeature {
     name: 'broadcast',
     routes: broadcastRoutes({ service: () => service, scheduler: () => scheduler, devices, settings }),
     async start() {
-      service = new BroadcastService({ facility: hub.facility, settings, devices: devices(), sessions: hub.sessions, events: hub.events, bus: hub.bus, clock: hub.clock, log });
+      service = new BroadcastService({
+        facility: hub.facility,
+        settings,
+        devices: devices(),
+        sessions: hub.sessions,
+        events: hub.events,
+        bus: hub.bus,
+        clock: hub.clock,
+        log,
+        ...(wiring.seatHolder ? { seatHolder: wiring.seatHolder } : {}),
+      });
       service.start();
       const svc = service;
       scheduler = new AnnouncementScheduler({ settings, clock: hub.clock, bus: hub.bus, log, sessions: hub.sessions, announce: (spec, sessions) => svc.announce(spec, sessions) });

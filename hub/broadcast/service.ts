@@ -28,7 +28,7 @@ import { PA_PRIORITY, type PaActivityKind, type PaCommand } from '../../devices/
 import { priorityName, type ActivityEnd, type ActivityInfo, type BroadcastDevice, type BroadcastPriority, type ZoneView } from '../../devices/broadcast.js';
 import { RateLimiter } from './rate-limit.js';
 import type { AnnouncementSpec, BroadcastSettings } from './settings.js';
-import { resolveTarget, sessionsReached, type Delivery, type SessionSource, type TargetInput } from './targets.js';
+import { resolveTarget, sessionsReached, type Delivery, type ResolvedTarget, type SessionSource, type TargetInput } from './targets.js';
 
 export type EntrySource = 'warning' | 'call' | 'announcement' | 'emergency';
 
@@ -124,6 +124,8 @@ export interface BroadcastServiceDeps {
   bus: Bus<HubEvents>;
   clock: Clock;
   log: Logger;
+  /** The session whose expert holds a seat now (from check-in), or null when nobody does. */
+  seatHolder?: (room: string, seat: number) => string | null;
 }
 
 function newId(prefix: string): string {
@@ -187,7 +189,7 @@ export class BroadcastService {
         retryAfterSeconds: seconds,
       });
     }
-    const sessionIds = sessionsReached(target.rooms, sessions, target.sessionId);
+    const sessionIds = sessionsReached(target.rooms, sessions, target.sessionId, this.holderOf(target));
     const entry = this.newEntry('warning', 'warning', `user:${user.username}`, user.displayName, reason, target.label, sessionIds, target.rooms, target.seat, content);
     this.counters.warnings++;
     entry.deliveries = await Promise.all(target.deliveries.map((d) => this.deliverOne(entry, d, target.seat, PA_PRIORITY.warning, content, settings.warningWaitMs)));
@@ -208,7 +210,7 @@ export class BroadcastService {
     const reason = input.reason.trim();
     if (reason === '') throw new HubError('HUB_ERR_VALIDATION', ['body.reason must say why (it is logged against the session)'], { field: 'body.reason' });
     const target = resolveTarget(input, facility, sessions, devices);
-    const sessionIds = sessionsReached(target.rooms, sessions, target.sessionId);
+    const sessionIds = sessionsReached(target.rooms, sessions, target.sessionId, this.holderOf(target));
     const entry = this.newEntry('call', 'warning', `user:${user.username}`, user.displayName, reason, target.label, sessionIds, target.rooms, target.seat, { kind: 'call' });
     this.counters.calls++;
     entry.deliveries = await Promise.all(target.deliveries.map((d) => this.deliverOne(entry, d, target.seat, PA_PRIORITY.warning, { kind: 'call' }, settings.warningWaitMs)));
@@ -412,6 +414,12 @@ export class BroadcastService {
       }
     }
     return out;
+  }
+
+  /** Who a seat-speaker-only target reaches: the seat's checked-in expert, if any. */
+  private holderOf(target: ResolvedTarget): string | null {
+    if (!target.seatSpeaker || target.seat === null || target.rooms.length !== 1) return null;
+    return this.deps.seatHolder?.(target.rooms[0]!, target.seat) ?? null;
   }
 
   private async deliverOne(entry: PlayedEntry, d: Delivery, seat: number | null, priority: number, content: Content, waitMs: number): Promise<DeliveryResult> {

@@ -27,6 +27,8 @@ export interface ResolvedTarget {
   sessionId: string | null;
   rooms: string[];
   seat: number | null;
+  /** A seat target played on that seat's own speaker only (nobody else in the room hears it). */
+  seatSpeaker: boolean;
   deliveries: Delivery[];
   /** Rooms of the target that no broadcast zone covers. */
   notCovered: string[];
@@ -68,11 +70,14 @@ export function resolveTarget(input: TargetInput, facility: Facility, sessions: 
   }
   const deliveries: Delivery[] = [];
   const notCovered: string[] = [];
+  let seatSpeaker = input.seat !== undefined;
   for (const room of rooms) {
     let placed = false;
     for (const device of devices) {
       const zone = device.zoneFor(room, input.seat);
       if (zone === null) continue;
+      // zoneFor falls back to the room's zone when the seat has no speaker of its own.
+      if (input.seat !== undefined && device.zoneFor(room) === zone) seatSpeaker = false;
       let d = deliveries.find((x) => x.device === device);
       if (!d) {
         d = { device, zones: [], rooms: [] };
@@ -91,11 +96,16 @@ export function resolveTarget(input: TargetInput, facility: Facility, sessions: 
   if (deliveries.length === 0) {
     throw new HubError('HUB_ERR_UNPROCESSABLE', [`no broadcast zone covers ${rooms.join(', ') || 'the target'}`], { field: input.room !== undefined ? 'body.room' : 'body.sessionId', notCovered });
   }
-  return { key, label, sessionId: session?.id ?? null, rooms, seat, deliveries, notCovered };
+  return { key, label, sessionId: session?.id ?? null, rooms, seat, seatSpeaker, deliveries, notCovered };
 }
 
-/** Running sessions (check-in or in progress) with a room among `rooms`, plus the one named. */
-export function sessionsReached(rooms: string[], sessions: SessionSource, named: string | null): string[] {
+/**
+ * The running sessions (check-in or in progress) a target reaches, plus the one named. A
+ * seat's own speaker reaches only whoever sits there: the session of the expert checked in
+ * at that seat (`holder`), when known. Otherwise every session seated in the target's rooms.
+ */
+export function sessionsReached(rooms: string[], sessions: SessionSource, named: string | null, holder: string | null = null): string[] {
+  if (holder !== null) return [...new Set([holder, ...(named ? [named] : [])])].sort();
   const out = new Set<string>();
   if (named) out.add(named);
   for (const s of sessions.active()) if (s.rooms.some((r) => rooms.includes(r))) out.add(s.id);

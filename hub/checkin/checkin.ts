@@ -182,6 +182,20 @@ export class CheckIn {
     }));
   }
 
+  /**
+   * The session whose expert holds a seat now: inside, else granted and not lapsed; null
+   * when nobody does. Rare (a supervisor's warning), so read from the store.
+   */
+  holderOf(room: string, seat: number): string | null {
+    const lapsedBefore = this.deps.clock.now() - this.policy.passageTimeoutSeconds * 1000;
+    const row = this.deps.store
+      .stmt(
+        "SELECT c.session_id FROM checkins c JOIN sessions s ON s.id = c.session_id WHERE s.status != 'closed' AND c.room = ? AND c.seat = ? AND (c.status = 'inside' OR (c.status = 'granted' AND c.granted_at >= ?)) ORDER BY c.status = 'inside' DESC, c.granted_at DESC LIMIT 1",
+      )
+      .get(room, seat, lapsedBefore) as { session_id: string } | undefined;
+    return row?.session_id ?? null;
+  }
+
   // ---- the gate's verify request ----
 
   /** Handles `fh/{site}/{gate}/verify`; the PUBACK follows once the answer is decided and durable. */
