@@ -30,14 +30,14 @@ async function handle(msg: Msg): Promise<void> {
     await Promise.all(
       msg.devices.map(async (d) => {
         const c = await mqtt.connectAsync(msg.url, { username: d.id, password: d.token, clientId: `bench-${d.id}`, reconnectPeriod: 0, protocolVersion: 4 });
-        // The answer's arrival is timed when its bytes reach this device's socket, before
-        // MQTT parsing: 200 simulated gates share one thread here, and parsing a clump of
-        // answers one after another would otherwise be counted against the hub.
         // TCP_NODELAY on the gates too. A real gate sends one request per person, seconds
         // apart; here bursts follow each other at once, and a gate's next request would wait
         // (Nagle) for the hub's delayed ACK of its last PUBACK: measured as stragglers
         // arriving in 4 ms steps up to 45 ms late, in echo and decision rounds alike.
         (c.stream as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
+        // The answer's arrival is timed when its bytes reach this device's socket, before
+        // MQTT parsing: 200 simulated gates share one thread here, and parsing a clump of
+        // answers one after another would otherwise be counted against the hub.
         c.stream.prependListener('data', () => arrived.set(d.id, now()));
         c.on('message', (topic, payload) => onMessage(c, d.id, topic, payload));
         await c.subscribeAsync([`fh/${site}/${d.id}/cmd`, `fh/${site}/${d.id}/verify/result`], { qos: 1 });

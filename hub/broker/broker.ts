@@ -176,11 +176,9 @@ export class EmbeddedBroker {
   /**
    * Closes every connection admitted under a token that is no longer the device's current
    * one (rotated with `device token`, possibly by another process, or removed): a leaked
-   * token stops working for sessions already open, not only for new ones. Answers the
-   * devices whose connections were closed.
+   * token stops working for sessions already open, not only for new ones.
    */
-  closeRevoked(current: ReadonlyMap<string, string>): string[] {
-    const closed: string[] = [];
+  closeRevoked(current: ReadonlyMap<string, string>): void {
     for (const [deviceId, clients] of this.clientsOf) {
       const valid = current.get(deviceId);
       const stale = [...clients].filter((c) => !c.closed && this.admittedUnder.get(c) !== valid);
@@ -188,9 +186,7 @@ export class EmbeddedBroker {
       this.ctx.log.warn({ deviceId, connections: stale.length }, 'device token rotated or revoked: closing its connections; the device must reconnect with its new token');
       this.ctx.metrics.mqttRefused.inc({ what: 'revoked' });
       for (const c of stale) c.close();
-      closed.push(deviceId);
     }
-    return closed;
   }
 
   connectedDevices(): string[] {

@@ -470,8 +470,9 @@ export class CheckIn {
     await store.write(() => {
       for (const c of stale) {
         const r = store.stmt("UPDATE checkins SET status = 'expired' WHERE request_id = ? AND status = 'granted'").run(c.request_id);
-        if (r.changes) this.seats.released(c.request_id);
-        if (r.changes) events.appendInTx({ type: 'checkin.expired', actor: 'automation:checkin', deviceId: c.gate_id, sessionIds: [c.session_id], data: { requestId: c.request_id, reason: 'not passed through the gate in time' } });
+        if (r.changes === 0) continue;
+        this.seats.released(c.request_id);
+        events.appendInTx({ type: 'checkin.expired', actor: 'automation:checkin', deviceId: c.gate_id, sessionIds: [c.session_id], data: { requestId: c.request_id, reason: 'not passed through the gate in time' } });
       }
     });
   }
