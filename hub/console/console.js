@@ -73,8 +73,29 @@ function stopPolling() {
   state.timer = null;
 }
 
-async function poll() {
+// One refresh at a time: a click during a refresh asks for one more right after it, so
+// two refreshes never read the event log from the same point (the feed would show lines twice).
+let refreshing = null;
+let refreshAgain = false;
+
+function poll() {
+  if (refreshing) {
+    refreshAgain = true;
+    return refreshing;
+  }
   stopPolling();
+  refreshing = refreshAll().finally(() => {
+    refreshing = null;
+    if (!state.token) return; // logged out meanwhile
+    if (refreshAgain) {
+      refreshAgain = false;
+      void poll();
+    } else state.timer = setTimeout(() => void poll(), POLL_MS);
+  });
+  return refreshing;
+}
+
+async function refreshAll() {
   const problems = [];
   const step = async (name, fn) => {
     try {
@@ -94,7 +115,6 @@ async function poll() {
     return; // logged out
   }
   $('poll-error').textContent = problems.join(' · ');
-  state.timer = setTimeout(() => void poll(), POLL_MS);
 }
 
 async function refreshSessions() {

@@ -115,6 +115,13 @@ void t.test('the console shows the live check-in flow, and a supervisor warns a 
   await page.locator('#feed li', { hasText: 'face-mismatch' }).waitFor();
   t.match(await page.textContent('#feed'), new RegExp(`granted .* → ${granted.room} seat ${granted.seat}`));
   t.notOk((await page.content()).includes(people[0]!.idNumber), 'no clear ID number on the page');
+  // Clicks while a refresh runs queue one more refresh; they never read the log twice.
+  t.equal((await gate.present(people[1]!, { faceScore: 0.2 })).reason, 'face-mismatch');
+  // (A string: the tests are compiled without the DOM's types.)
+  await page.evaluate("for (let i = 0; i < 5; i++) document.querySelector('#sessions tbody tr').click()");
+  await page.waitForTimeout(2500);
+  const lines = await page.locator('#feed li').allTextContents();
+  t.equal(lines.filter((l) => l.includes('face-mismatch')).length, 2, 'each denial once in the feed');
 
   // Through the gate: inside, and a supervisor may warn that seat.
   await gate.event('passed', { requestId: 'c-1' });
