@@ -14,7 +14,8 @@ export interface HubEvents {
   'device.state': { deviceId: string; state: Record<string, unknown> };
   'device.event': { deviceId: string; kind: DeviceKind; event: DeviceEventPayload; sessionIds: string[] };
   'command.finished': { id: string; deviceId: string; cmd: string; outcome: CommandOutcomeKind; latencyMs: number; error?: string };
-  'alarm.raised': { id: string; source: string; severity: 'info' | 'warning' | 'critical'; message: string; deviceId?: string };
+  /** `oneShot`: something that happened (cleared by acknowledging), not a condition its source clears. */
+  'alarm.raised': { id: string; source: string; severity: 'info' | 'warning' | 'critical'; message: string; deviceId?: string; oneShot?: boolean };
   'alarm.cleared': { id: string; source: string };
   'session.status': { sessionId: string; from: string | null; to: string };
   'power.state': { from: string; to: string; snapshot: Record<string, unknown> };

@@ -19,6 +19,7 @@ import type { Device, DeviceContext } from '../devices/types.js';
 import type { MqttDriver } from '../devices/mqtt-device.js';
 import { KIND_FACTORIES } from '../devices/registry.js';
 import { Sessions } from './sessions/sessions.js';
+import { ActiveAlarms } from './alarms.js';
 
 /** How often connections are checked against the current device tokens (5 s). */
 const TOKEN_CHECK_MS = 5_000;
@@ -65,6 +66,7 @@ export class Hub {
   readonly tokens: DeviceTokens;
   readonly bus: Bus<HubEvents>;
   readonly availability: Availability;
+  readonly alarms: ActiveAlarms;
   readonly commands: CommandLedger;
   readonly devices = new Map<string, Device>();
   readonly broker: EmbeddedBroker;
@@ -94,6 +96,7 @@ export class Hub {
     this.users = new Users(this.store, this.clock);
     this.tokens = new DeviceTokens(this.store, this.clock);
     this.bus = new Bus<HubEvents>(this.log.child({ module: 'bus' }));
+    this.alarms = new ActiveAlarms({ bus: this.bus, events: this.events, clock: this.clock, log: this.log.child({ module: 'alarms' }) });
     this.availability = new Availability({
       facility: this.facility,
       store: this.store,
@@ -195,6 +198,9 @@ export class Hub {
     await this.commands.abandonPending();
     await this.events.append({ type: 'hub.started', actor: 'hub', data: { site: this.facility.site.id, devices: this.facility.devices.length } });
 
+    this.alarms.start();
+    this.stops.push({ name: 'alarms', fn: () => this.alarms.stop() });
+
     step('sessions');
     await this.sessions.start();
     this.stops.push({ name: 'sessions', fn: () => this.sessions.stop() });
@@ -239,6 +245,7 @@ export class Hub {
       facility: this.facility,
       users: this.users,
       availability: this.availability,
+      alarms: this.alarms,
       devices: this.devices,
       events: this.events,
       metrics: this.metrics,

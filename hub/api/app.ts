@@ -10,6 +10,7 @@ import { deviceRoutes } from './devices.js';
 import { eventRoutes } from './events.js';
 import { systemRoutes } from './system.js';
 import { consoleRoutes } from './console.js';
+import { alarmRoutes } from './alarms.js';
 
 /** Turns Ajv's first validation error into "body/field: what is wrong". */
 function validationMessage(err: FastifyError): { message: string; field: string } {
@@ -87,6 +88,7 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
   authRoutes(app, deps);
   deviceRoutes(app, deps);
   eventRoutes(app, deps);
+  alarmRoutes(app, deps);
   await consoleRoutes(app);
   for (const plugin of deps.routes ?? []) plugin(app, deps);
   return app;

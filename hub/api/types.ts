@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Availability } from '../availability.js';
+import type { ActiveAlarms } from '../alarms.js';
 import type { Clock } from '../clock.js';
 import type { EventLog } from '../store/events.js';
 import type { Logger } from '../log.js';
@@ -18,6 +19,7 @@ export interface ApiDeps {
   facility: Facility;
   users: Users;
   availability: Availability;
+  alarms: ActiveAlarms;
   devices: Map<string, Device>;
   events: EventLog;
   metrics: Metrics;

@@ -396,7 +396,7 @@ export class CheckIn {
       const entry = store.stmt('SELECT id_hash, id_masked FROM allow_list WHERE gate_id = ? AND gate_hash = ? AND session_id = ?').get(gateId, gateHashValue, sessionId) as { id_hash: string; id_masked: string } | undefined;
       if (!entry) {
         events.appendInTx({ type: 'checkin.offline-unmatched', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [sessionId], data: { requestId, passedAt } });
-        this.deps.bus.emit('alarm.raised', { id: `offline-unmatched:${requestId}`, source: 'checkin', severity: 'warning', message: `${gateId} let someone in offline who is not on the current allow-list`, deviceId: gateId });
+        this.deps.bus.emit('alarm.raised', { id: `offline-unmatched:${requestId}`, source: 'checkin', severity: 'warning', message: `${gateId} let someone in offline who is not on the current allow-list`, deviceId: gateId, oneShot: true });
         return { accepted: true };
       }
       const inside = store.stmt("SELECT request_id FROM checkins WHERE id_hash = ? AND session_id = ? AND status IN ('inside', 'granted')").get(entry.id_hash, sessionId);

@@ -106,6 +106,7 @@ async function refreshAll() {
     }
   };
   try {
+    await step('alarms', refreshAlarms);
     await step('sessions', refreshSessions);
     await step('check-ins', refreshCheckins);
     await step('gate decisions', refreshFeed);
@@ -115,6 +116,41 @@ async function refreshAll() {
     return; // logged out
   }
   $('poll-error').textContent = problems.join(' · ');
+}
+
+async function refreshAlarms() {
+  const alarms = await api('GET', '/api/alarms');
+  const canAck = state.user && state.user.role !== 'viewer';
+  if (alarms.length === 0) {
+    const li = document.createElement('li');
+    li.className = 'none';
+    li.textContent = 'No active alarm';
+    $('alarms').replaceChildren(li);
+    return;
+  }
+  $('alarms').replaceChildren(
+    ...alarms.map((a) => {
+      const li = document.createElement('li');
+      li.className = a.severity;
+      li.dataset.id = a.id;
+      const ack = a.acknowledged ? ` · acknowledged by ${a.acknowledged.displayName || a.acknowledged.by}` : '';
+      li.textContent = `${a.severity} · ${hhmm(a.raisedAt)} · ${a.deviceId ?? a.source}: ${a.message}${ack}`;
+      if (canAck && !a.acknowledged) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = 'Acknowledge';
+        b.addEventListener('click', () => {
+          api('POST', `/api/alarms/${encodeURIComponent(a.id)}/ack`)
+            .then(() => poll())
+            .catch((err) => {
+              $('poll-error').textContent = `acknowledge: ${err.message}`;
+            });
+        });
+        li.append(b);
+      }
+      return li;
+    }),
+  );
 }
 
 async function refreshSessions() {

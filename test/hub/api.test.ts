@@ -70,7 +70,7 @@ void t.test('healthz answers 503 while the hub is not ready', async (t) => {
   const th = await startTestHub();
   t.teardown(() => th.stop());
   const h = th.hub;
-  const app = await buildApp({ facility: h.facility, users: h.users, availability: h.availability, devices: h.devices, events: h.events, metrics: h.metrics, log: silentLogger(), clock: h.clock, isReady: () => false });
+  const app = await buildApp({ facility: h.facility, users: h.users, availability: h.availability, alarms: h.alarms, devices: h.devices, events: h.events, metrics: h.metrics, log: silentLogger(), clock: h.clock, isReady: () => false });
   t.teardown(() => app.close());
   const res = await app.inject({ method: 'GET', url: '/healthz' });
   t.equal(res.statusCode, 503);

@@ -137,6 +137,16 @@ void t.test('the console shows the live check-in flow, and a supervisor warns a 
   t.ok(warned, 'the warning is in the session log with its reason');
   t.match(JSON.stringify(warned), /sup1|监督员一/, 'and who gave it');
 
+  // A gate lets someone in offline who is not on its allow-list: an alarm to acknowledge.
+  t.match(await page.textContent('#alarms'), /No active alarm/);
+  await gate.event('offline-pass', { requestId: 'off-x', idHash: 'cd'.repeat(32), sessionId: session.id });
+  const alarm = page.locator('#alarms li', { hasText: 'gate-1' });
+  await alarm.waitFor();
+  t.match(await alarm.textContent(), /^warning · .* gate-1: gate-1 let someone in offline who is not on the current allow-list/);
+  await alarm.locator('button', { hasText: 'Acknowledge' }).click();
+  await page.locator('#alarms li', { hasText: 'No active alarm' }).waitFor();
+  t.match(hub.events.query({ type: 'alarm.acknowledged' }), [{ actor: 'user:sup1', data: { id: 'offline-unmatched:off-x' } }]);
+
   await page.click('#logout');
   await page.locator('#login-view').waitFor();
   t.notOk(await page.isVisible('#main-view'), 'logged out');
