@@ -69,10 +69,11 @@ export class ActiveAlarms {
     return [...this.active.values()].sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || b.raisedAt - a.raisedAt);
   }
 
-  /** Acknowledges an alarm; a one-shot alarm is then cleared. Resolves once logged. */
+  /** Acknowledges an alarm (once; a repeat changes nothing); a one-shot alarm is then cleared. Resolves once logged. */
   async acknowledge(id: string, user: User): Promise<ActiveAlarm> {
     const alarm = this.active.get(id);
     if (!alarm) throw new HubError('HUB_ERR_NOT_FOUND', [`active alarm ${id}`]);
+    if (alarm.acknowledged) return alarm; // already: the first acknowledgement stands
     const at = this.deps.clock.now();
     await this.deps.events.append({
       type: 'alarm.acknowledged',

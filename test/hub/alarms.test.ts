@@ -61,6 +61,8 @@ void t.test('a jammer relay that does not follow: a critical alarm until it foll
   t.equal(acked.status, 200);
   t.match(acked.body, { active: true, acknowledged: { by: 'sup1', displayName: '监督员一', at: /T/ } });
   t.match((await call(r.hub, tk.view1, 'GET', '/api/alarms')).body, [{ id: 'relay-mismatch:relay-1:jammer-room-1', acknowledged: { by: 'sup1' } }], 'still active: the relay still does not follow');
+  const again = await call(r.hub, tk.admin, 'POST', '/api/alarms/relay-mismatch:relay-1:jammer-room-1/ack');
+  t.match(again.body, { acknowledged: { by: 'sup1' } }, 'a repeat changes nothing: the first acknowledgement stands');
   const logged = r.hub.events.query({ type: 'alarm.acknowledged' });
   t.match(logged, [{ actor: 'user:sup1', deviceId: 'relay-1', data: { id: 'relay-mismatch:relay-1:jammer-room-1', cleared: false } }]);
 
