@@ -14,6 +14,7 @@ export class Metrics {
   readonly commandLatency: Histogram<'device_kind' | 'outcome'>;
   readonly commands: Counter<'outcome'>;
   readonly eventLogSize: Gauge;
+  readonly alarmsActive: Gauge<'severity'>;
   readonly httpRejected: Counter<'code'>;
   readonly driverFailures: Counter<'device' | 'kind'>;
 
@@ -34,6 +35,7 @@ export class Metrics {
     });
     this.commands = new Counter({ name: 'fh_commands_total', help: 'Commands by final outcome', labelNames: ['outcome'], registers: r });
     this.eventLogSize = new Gauge({ name: 'fh_event_log_records', help: 'Records in the tamper-evident event log', registers: r });
+    this.alarmsActive = new Gauge({ name: 'fh_alarms_active', help: 'Active alarms by severity (acknowledged or not)', labelNames: ['severity'], registers: r });
     this.httpRejected = new Counter({ name: 'fh_http_rejected_total', help: 'HTTP requests answered with an error, by code', labelNames: ['code'], registers: r });
     this.driverFailures = new Counter({ name: 'fh_driver_failures_total', help: 'Failed driver requests', labelNames: ['device', 'kind'], registers: r });
   }

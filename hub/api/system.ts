@@ -10,6 +10,8 @@ export function systemRoutes(app: Api, deps: ApiDeps): void {
 
   app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics', security: [] } }, async (_request, reply) => {
     deps.metrics.eventLogSize.set(deps.events.count());
+    const alarms = deps.alarms.list();
+    for (const severity of ['critical', 'warning', 'info'] as const) deps.metrics.alarmsActive.set({ severity }, alarms.filter((a) => a.severity === severity).length);
     const text = await deps.metrics.registry.metrics();
     return reply.type(deps.metrics.registry.contentType).send(text);
   });

@@ -6,6 +6,7 @@ import { gateSimulator } from '../../simulators/gate.js';
 import { ADMIN_PASSWORD, startTestHub, waitFor } from '../helpers/hub.js';
 import { advanceUntil, startPowerRig } from '../helpers/power-sims.js';
 import type { Hub } from '../../hub/hub.js';
+import { metricValue } from '../fixtures/mqtt.js';
 
 const PASSWORD = 'alarm-test-pw';
 
@@ -50,6 +51,9 @@ void t.test('a jammer relay that does not follow: a critical alarm until it foll
   t.equal(listed.status, 200);
   t.match(listed.body, [{ id: 'relay-mismatch:relay-1:jammer-room-1', severity: 'critical', source: 'relay', deviceId: 'relay-1', oneShot: false, active: true, acknowledged: null }]);
   t.match(listed.body[0]!.message, /jammer-room-1/);
+  const metrics = (await r.hub.api().inject({ method: 'GET', url: '/metrics' })).body;
+  t.equal(metricValue(metrics, 'fh_alarms_active', { severity: 'critical' }), 1, 'counted for monitoring');
+  t.equal(metricValue(metrics, 'fh_alarms_active', { severity: 'warning' }), 0);
 
   t.equal((await call(r.hub, tk.view1, 'POST', '/api/alarms/relay-mismatch:relay-1:jammer-room-1/ack')).status, 403, 'a viewer cannot acknowledge');
   t.equal((await call(r.hub, undefined, 'GET', '/api/alarms')).status, 401);
