@@ -1,15 +1,10 @@
 import t from 'tap';
-import { ManualClock } from '../../hub/clock.js';
-import { silentLogger } from '../../hub/log.js';
-import { startPaSimulator } from '../../simulators/pa-controller.js';
-import { gateSimulator } from '../../simulators/gate.js';
 import { demoPeople } from '../../simulators/demo-people.js';
-import type { CheckInFeature } from '../../hub/checkin/feature.js';
 import type { BroadcastFeature } from '../../hub/broadcast/feature.js';
 import type { User } from '../../hub/users.js';
-import { facility, startTestHub, waitFor } from '../helpers/hub.js';
+import { waitFor } from '../helpers/hub.js';
+import { startGatePaRig, T0 } from '../helpers/gate-pa.js';
 
-const T0 = Date.UTC(2026, 10, 28, 1, 0, 0);
 const MIN = 60_000;
 
 // room-1 has two seats, each with its own speaker; room-2 has only a room speaker.
@@ -40,22 +35,13 @@ broadcast:
 }
 
 void t.test("a warning on a seat's own speaker is logged against the session of the expert sitting there", async (t) => {
-  const clock = new ManualClock(T0);
-  const sim = await startPaSimulator({ port: 0, zones: 4, clock, log: silentLogger(), messages: 8 });
-  t.teardown(() => sim.stop());
-  const th = await startTestHub({ full: true, clock, facility: facility(seatFacility(sim.port)) });
-  t.teardown(() => th.stop());
+  const { th, checkin, gate } = await startGatePaRig(t, 4, seatFacility);
   const { hub } = th;
-  await waitFor(() => hub.availability.isAvailable('pa-1'), 8000, 'pa-1 available');
-  const checkin = (hub.features.find((f) => f.name === 'checkin') as CheckInFeature).checkin();
   const [a, b] = demoPeople(0, 2);
   const sessionA = (await hub.sessions.create({ code: 'A', name: 'A', start: T0 + 30 * MIN, end: T0 + 180 * MIN, rooms: ['room-1'] }, 'user:admin')).session;
   const sessionB = (await hub.sessions.create({ code: 'B', name: 'B', start: T0 + 30 * MIN, end: T0 + 180 * MIN, rooms: ['room-1', 'room-2'] }, 'user:admin')).session;
   await checkin.replaceRoster(sessionA.id, checkin.validateRoster([a!]).entries, 'user:admin');
   await checkin.replaceRoster(sessionB.id, checkin.validateRoster([b!]).entries, 'user:admin');
-  const gate = gateSimulator(hub.facility.devices.find((d) => d.id === 'gate-1')!, { url: th.mqttUrl, site: 'demo', token: hub.tokens.issue('gate-1'), clock, log: silentLogger(), reconnectMs: 0 });
-  await gate.start();
-  t.teardown(() => gate.stop());
   const seated = await gate.present(a!);
   t.equal(seated.room, 'room-1');
   await waitFor(() => checkin.checkins(sessionA.id)[0]?.status === 'inside', 5000, 'inside');

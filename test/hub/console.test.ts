@@ -1,17 +1,12 @@
 import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ManualClock } from '../../hub/clock.js';
-import { silentLogger } from '../../hub/log.js';
-import { startPaSimulator } from '../../simulators/pa-controller.js';
-import { gateSimulator } from '../../simulators/gate.js';
 import { demoPeople } from '../../simulators/demo-people.js';
-import type { CheckInFeature } from '../../hub/checkin/feature.js';
-import { facility, startTestHub, waitFor } from '../helpers/hub.js';
+import { startTestHub, waitFor } from '../helpers/hub.js';
+import { startGatePaRig, T0 } from '../helpers/gate-pa.js';
 
 // Real Chromium, as installed by CI (apt-get install chromium); never downloaded.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const T0 = Date.UTC(2026, 10, 28, 1, 0, 0); // 09:00 +08:00
 const MIN = 60_000;
 const PASSWORD = 'console-test-pw';
 
@@ -60,23 +55,13 @@ async function logIn(page: Page, username: string, password: string): Promise<vo
 }
 
 void t.test('the console shows the live check-in flow, and a supervisor warns a seat from it', async (t) => {
-  const clock = new ManualClock(T0);
-  const sim = await startPaSimulator({ port: 0, zones: 3, clock, log: silentLogger(), messages: 8 });
-  t.teardown(() => sim.stop());
-  const th = await startTestHub({ full: true, clock, facility: facility(consoleFacility(sim.port)) });
-  t.teardown(() => th.stop());
+  const { sim, th, checkin, gate } = await startGatePaRig(t, 3, consoleFacility);
   const { hub } = th;
   await hub.users.create('sup1', 'supervisor', PASSWORD, '监督员一');
   await hub.users.create('view1', 'viewer', PASSWORD, '观察员');
-  await waitFor(() => hub.availability.isAvailable('pa-1'), 8000, 'pa-1 available');
-
-  const checkin = (hub.features.find((f) => f.name === 'checkin') as CheckInFeature).checkin();
   const { session } = await hub.sessions.create({ code: 'ZB-2026-118', name: '道路工程评标', start: T0 + 30 * MIN, end: T0 + 180 * MIN }, 'user:admin');
   const people = demoPeople(0, 2);
   await checkin.replaceRoster(session.id, checkin.validateRoster(people).entries, 'user:admin');
-  const gate = gateSimulator(hub.facility.devices.find((d) => d.id === 'gate-1')!, { url: th.mqttUrl, site: 'demo', token: hub.tokens.issue('gate-1'), clock, log: silentLogger(), reconnectMs: 0 });
-  await gate.start();
-  t.teardown(() => gate.stop());
 
   const browser = await launch(t);
   const page = await browser.newPage();
