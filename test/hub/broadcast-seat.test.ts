@@ -8,34 +8,22 @@ import { startGatePaRig, T0 } from '../helpers/gate-pa.js';
 const MIN = 60_000;
 
 // room-1 has two seats, each with its own speaker; room-2 has only a room speaker.
-function seatFacility(paPort: number): string {
-  return `
-version: 1
-site: { id: demo, utcOffset: "+08:00" }
-zones: [{ id: eval }]
-rooms:
-  - { id: room-1, zone: eval, seats: 2 }
-  - { id: room-2, zone: eval, seats: 2 }
-devices:
-  - { id: gate-1, kind: gate, transport: { type: mqtt }, zones: [eval] }
-  - id: pa-1
-    kind: broadcast
-    transport: { type: tcp, host: 127.0.0.1, port: ${paPort} }
-    zones: [eval]
-    options:
-      zones:
-        - { zone: 1, room: room-1 }
-        - { zone: 2, room: room-2 }
-        - { zone: 3, room: room-1, seat: 1 }
-        - { zone: 4, room: room-1, seat: 2 }
-broadcast:
-  rateLimit: { max: 10, windowSeconds: 60 }
-  warningWaitMs: 0
-`;
-}
+const SEAT_FACILITY = {
+  rooms: [
+    { id: 'room-1', seats: 2 },
+    { id: 'room-2', seats: 2 },
+  ],
+  zones: [
+    { zone: 1, room: 'room-1' },
+    { zone: 2, room: 'room-2' },
+    { zone: 3, room: 'room-1', seat: 1 },
+    { zone: 4, room: 'room-1', seat: 2 },
+  ],
+  broadcast: '  rateLimit: { max: 10, windowSeconds: 60 }\n  warningWaitMs: 0',
+};
 
 void t.test("a warning on a seat's own speaker is logged against the session of the expert sitting there", async (t) => {
-  const { th, checkin, gate } = await startGatePaRig(t, 4, seatFacility);
+  const { th, checkin, gate } = await startGatePaRig(t, SEAT_FACILITY);
   const { hub } = th;
   const [a, b] = demoPeople(0, 2);
   const sessionA = (await hub.sessions.create({ code: 'A', name: 'A', start: T0 + 30 * MIN, end: T0 + 180 * MIN, rooms: ['room-1'] }, 'user:admin')).session;

@@ -10,32 +10,19 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const MIN = 60_000;
 const PASSWORD = 'console-test-pw';
 
-function consoleFacility(paPort: number): string {
-  return `
-version: 1
-site: { id: demo, utcOffset: "+08:00" }
-zones: [{ id: eval }]
-rooms:
-  - { id: room-1, zone: eval, seats: 4 }
-  - { id: room-2, zone: eval, seats: 4 }
-  - { id: room-3, zone: eval, seats: 4 }
-devices:
-  - { id: gate-1, kind: gate, transport: { type: mqtt }, zones: [eval] }
-  - id: pa-1
-    kind: broadcast
-    transport: { type: tcp, host: 127.0.0.1, port: ${paPort} }
-    zones: [eval]
-    options:
-      zones:
-        - { zone: 1, room: room-1 }
-        - { zone: 2, room: room-2 }
-        - { zone: 3, room: room-3 }
-broadcast:
-  messages:
-    - { id: 1, text: 请保持安静，专家之间禁止交谈。 }
-  warningWaitMs: 0
-`;
-}
+const CONSOLE_FACILITY = {
+  rooms: [
+    { id: 'room-1', seats: 4 },
+    { id: 'room-2', seats: 4 },
+    { id: 'room-3', seats: 4 },
+  ],
+  zones: [
+    { zone: 1, room: 'room-1' },
+    { zone: 2, room: 'room-2' },
+    { zone: 3, room: 'room-3' },
+  ],
+  broadcast: '  messages:\n    - { id: 1, text: 请保持安静，专家之间禁止交谈。 }\n  warningWaitMs: 0',
+};
 
 async function launch(t: Test): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
@@ -55,7 +42,7 @@ async function logIn(page: Page, username: string, password: string): Promise<vo
 }
 
 void t.test('the console shows the live check-in flow, and a supervisor warns a seat from it', async (t) => {
-  const { sim, th, checkin, gate } = await startGatePaRig(t, 3, consoleFacility);
+  const { sim, th, checkin, gate } = await startGatePaRig(t, CONSOLE_FACILITY);
   const { hub } = th;
   await hub.users.create('sup1', 'supervisor', PASSWORD, '监督员一');
   await hub.users.create('view1', 'viewer', PASSWORD, '观察员');
