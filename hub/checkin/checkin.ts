@@ -83,7 +83,7 @@ export class CheckIn {
 
   constructor(private readonly deps: CheckInDeps) {
     this.rng = deps.rng ?? cryptoRng;
-    this.seats = new SeatBook(deps.store, deps.facility.policy.checkIn.passageTimeoutSeconds * 1000);
+    this.seats = new SeatBook(deps.store, this.passageMs);
     this.gates = deps.facility.devices.filter((d) => d.kind === 'gate').map((d) => d.id);
     this.roomName = new Map(deps.facility.rooms.map((r) => [r.id, r.name || r.id]));
     this.thresholds = new Map(
@@ -102,6 +102,11 @@ export class CheckIn {
 
   private get policy() {
     return this.deps.facility.policy.checkIn;
+  }
+
+  /** How long a grant holds its seat waiting for the person to walk through. */
+  private get passageMs(): number {
+    return this.policy.passageTimeoutSeconds * 1000;
   }
 
   async start(): Promise<void> {
@@ -187,7 +192,7 @@ export class CheckIn {
    * when nobody does. Rare (a supervisor's warning), so read from the store.
    */
   holderOf(room: string, seat: number): string | null {
-    const lapsedBefore = this.deps.clock.now() - this.policy.passageTimeoutSeconds * 1000;
+    const lapsedBefore = this.deps.clock.now() - this.passageMs;
     const row = this.deps.store
       .stmt(
         "SELECT c.session_id FROM checkins c JOIN sessions s ON s.id = c.session_id WHERE s.status != 'closed' AND c.room = ? AND c.seat = ? AND (c.status = 'inside' OR (c.status = 'granted' AND c.granted_at >= ?)) ORDER BY c.status = 'inside' DESC, c.granted_at DESC LIMIT 1",
@@ -313,7 +318,7 @@ export class CheckIn {
   }
 
   private isStale(c: CheckinRow, now: number): boolean {
-    return c.status === 'granted' && now - c.granted_at > this.policy.passageTimeoutSeconds * 1000;
+    return c.status === 'granted' && now - c.granted_at > this.passageMs;
   }
 
   // ---- gate events: passage, exit, offline passes ----
@@ -464,7 +469,7 @@ export class CheckIn {
   /** Expires grants nobody used within the passage timeout (runs every 5 s). */
   async expireStaleGrants(): Promise<void> {
     const { store, events, clock } = this.deps;
-    const cutoff = clock.now() - this.policy.passageTimeoutSeconds * 1000;
+    const cutoff = clock.now() - this.passageMs;
     const stale = store.stmt("SELECT request_id, session_id, gate_id FROM checkins WHERE status = 'granted' AND granted_at < ?").all(cutoff) as { request_id: string; session_id: string; gate_id: string }[];
     if (stale.length === 0) return;
     await store.write(() => {
