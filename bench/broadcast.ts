@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Hub } from '../hub/hub.js';
-import { systemClock } from '../hub/clock.js';
+import { systemClock } from '../kernel/clock.js';
 import { silentLogger } from '../hub/log.js';
 import { parseFacility } from '../config/load.js';
 import { installBroadcast } from '../hub/broadcast/feature.js';

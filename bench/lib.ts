@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type TimerHandle } from '../hub/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../kernel/clock.js';
 
 /** What every benchmark module returns; bench/run.ts prints and records it. */
 export interface BenchResult {

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { systemClock } from '../hub/clock.js';
+import { systemClock } from '../kernel/clock.js';
 import { silentLogger } from '../hub/log.js';
 import { Hub } from '../hub/hub.js';
 import { installPower } from '../hub/power/feature.js';
@@ -66,8 +66,8 @@ async function withHub<T>(yaml: string, gpio: FakeDigitalInput | null, fn: (hub:
   const f = parseFacility(yaml, 'bench.yaml');
   if (!f.ok) throw new Error(JSON.stringify(f.errors));
   const dir = mkdtempSync(join(tmpdir(), 'fh-bench-'));
-  const hub = new Hub({ facility: f.facility, dataDir: dir, httpPort: 0, mqttPort: 0, httpHost: '127.0.0.1', mqttHost: '127.0.0.1', log: silentLogger(), clock: systemClock, adminPassword: 'bench-password' });
-  installPower(hub, { onShutdown: null, ...(gpio ? { gpioInput: () => gpio } : {}) });
+  const hub = new Hub({ facility: f.facility, dataDir: dir, httpPort: 0, mqttPort: 0, httpHost: '127.0.0.1', mqttHost: '127.0.0.1', log: silentLogger(), clock: systemClock, adminPassword: 'bench-password', ...(gpio ? { lines: { gpioInput: () => gpio } } : {}) });
+  installPower(hub, { onShutdown: null });
   try {
     await hub.start();
     return await fn(hub);

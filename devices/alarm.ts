@@ -1,9 +1,8 @@
-import type { Bus } from '../hub/bus.js';
-import type { HubEvents } from '../hub/events.js';
-import type { Logger } from '../hub/log.js';
-import type { Actor, EventLog } from '../hub/store/events.js';
+import type { Logger } from '../kernel/log.js';
+import type { Actor } from '../kernel/actor.js';
+import type { AlarmSeverity, DeviceBus, DeviceEventLog } from './seam.js';
 
-export type AlarmSeverity = HubEvents['alarm.raised']['severity'];
+export type { AlarmSeverity };
 
 export interface AlarmSpec {
   /** Stable id, e.g. `relay-mismatch:relay-2:hall-display`; raising it again while active is a no-op. */
@@ -25,8 +24,8 @@ export class AlarmLatch {
     private readonly deps: {
       source: string;
       actor: Actor;
-      bus: Bus<HubEvents>;
-      events: EventLog;
+      bus: DeviceBus;
+      events: DeviceEventLog;
       log: Logger;
       sessionIds: () => string[];
     },

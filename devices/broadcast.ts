@@ -10,10 +10,10 @@
  * into hub events (a zone fault is an alarm). Business rules (who may warn whom, waiting,
  * rate limits, sessions) live in hub/broadcast.
  */
-import type { Clock, TimerHandle } from '../hub/clock.js';
-import type { CommandOutcome, CommandRequest } from '../hub/commands.js';
-import type { Actor } from '../hub/store/events.js';
-import type { Result } from '../hub/result.js';
+import type { Clock, TimerHandle } from '../kernel/clock.js';
+import type { CommandOutcome, CommandRequest } from './seam.js';
+import type { Actor } from '../kernel/actor.js';
+import type { Result } from '../kernel/result.js';
 import type { DeviceKind } from '../config/schema.js';
 import { SerialLink, type SerialLinkConfig, type LinkState } from '../drivers/serial-link.js';
 import {
@@ -26,8 +26,8 @@ import {
   type PaEvent,
   type PaFrame,
   type PaZoneState,
-} from './pa-protocol.js';
-import type { Device, DeviceCommand, DeviceContext, DeviceHealth } from './types.js';
+} from '../drivers/pa-protocol.js';
+import { driverOf, type Device, type DeviceCommand, type DeviceContext, type DeviceDriver, type DeviceHealth } from './types.js';
 
 export type BroadcastPriority = keyof typeof PA_PRIORITY;
 export const PRIORITY_NAMES: readonly BroadcastPriority[] = ['scheduled', 'warning', 'emergency'];
@@ -37,9 +37,7 @@ export function priorityName(p: number): BroadcastPriority | `p${number}` {
 }
 
 /** The driver a broadcast device is given: its line, not yet started. */
-export interface BroadcastDriver {
-  link: SerialLink<PaFrame>;
-}
+export type BroadcastDriver = Extract<DeviceDriver, { type: 'pa-link' }>;
 
 export interface BroadcastLinkTunables {
   reconnectMinMs?: number;
@@ -64,7 +62,7 @@ export function createBroadcastDriver(transport: Record<string, unknown>, deps: 
   } else {
     throw new Error(`a broadcast controller needs a serial or tcp transport, not ${String(transport.type)}`);
   }
-  return { link: new SerialLink<PaFrame>({ config, codec: paCodec, clock: deps.clock, log: deps.log }) };
+  return { type: 'pa-link', link: new SerialLink<PaFrame>({ config, codec: paCodec, clock: deps.clock, log: deps.log }) };
 }
 
 /** The device's own options (config `devices[].options` of a broadcast device). */
@@ -178,7 +176,7 @@ export class BroadcastDevice implements Device {
   private readonly counters = { requests: 0, acks: 0, naks: 0, timeouts: 0, unavailable: 0, faults: 0, preemptions: 0, handshakes: 0 };
 
   constructor(
-    private readonly ctx: DeviceContext<BroadcastDriver>,
+    private readonly ctx: DeviceContext,
     settings: Partial<BroadcastDeviceSettings> = {},
   ) {
     this.id = ctx.config.id;
@@ -186,7 +184,7 @@ export class BroadcastDevice implements Device {
     this.options = { zones: o.zones ?? [], timeoutMs: o.timeoutMs ?? 2000 };
     this.settings = { ...BROADCAST_DEVICE_DEFAULTS, ...settings };
     this.probeDelay = this.settings.probeMinMs;
-    this.link = ctx.driver.link;
+    this.link = driverOf(ctx, 'pa-link').link;
     this.client = new PaClient({ link: this.link, clock: ctx.clock, log: ctx.log, requestTimeoutMs: this.options.timeoutMs });
     for (const z of this.options.zones) {
       this.zones.set(z.zone, { zone: z.zone, room: z.room, seat: z.seat ?? null, state: 'unknown', priority: 0, activity: null, fault: null });
@@ -744,7 +742,5 @@ export function deviceSettingsFrom(facility: DeviceContext['facility']): Broadca
 
 /** The `broadcast` entry of the kind table. */
 export function createBroadcastDevice(ctx: DeviceContext): Device {
-  const driver = ctx.driver as Partial<BroadcastDriver> | null;
-  if (!driver || !(driver.link instanceof SerialLink)) throw new Error(`${ctx.config.id}: a broadcast device needs a serial-link driver`);
-  return new BroadcastDevice(ctx as DeviceContext<BroadcastDriver>, deviceSettingsFrom(ctx.facility));
+  return new BroadcastDevice(ctx, deviceSettingsFrom(ctx.facility));
 }

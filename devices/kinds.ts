@@ -1,4 +1,4 @@
-import { MqttDevice, anyEvent, noArgs, requireString, type MqttDriver, type MqttKindSpec } from './mqtt-device.js';
+import { MqttDevice, anyEvent, noArgs, requireString, type MqttKindSpec } from './mqtt-device.js';
 import type { DeviceContext, Device } from './types.js';
 import type { DeviceKind } from '../config/schema.js';
 
@@ -48,7 +48,7 @@ export const MQTT_KINDS: Partial<Record<DeviceKind, MqttKindSpec>> = {
   'fire-panel': firePanelSpec,
 };
 
-export function createMqttDevice(ctx: DeviceContext<MqttDriver>): Device {
+export function createMqttDevice(ctx: DeviceContext): Device {
   const spec = MQTT_KINDS[ctx.config.kind];
   if (!spec) throw new Error(`${ctx.config.kind} is not an MQTT device kind`);
   return new MqttDevice(ctx, spec);

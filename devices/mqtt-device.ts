@@ -1,14 +1,7 @@
-import type { DeviceMessage, IngestOutcome } from '../hub/broker/broker.js';
-import type { CommandOutcome } from '../hub/commands.js';
-import type { DeviceEventPayload } from '../hub/events.js';
-import { parseTime } from '../hub/time.js';
-import type { Device, DeviceCommand, DeviceContext, DeviceHealth } from './types.js';
+import type { CommandOutcome, DeviceEventPayload, DeviceMessage, IngestOutcome } from './seam.js';
+import { parseTime } from '../kernel/time.js';
+import { driverOf, type Device, type DeviceCommand, type DeviceContext, type DeviceHealth, type MqttDriver } from './types.js';
 import type { DeviceKind } from '../config/schema.js';
-
-/** The MQTT transport as a device sees it: publish to one of its own topics. */
-export interface MqttDriver {
-  publish(deviceId: string, subtopic: 'cmd' | 'verify/result', payload: unknown): Promise<void>;
-}
 
 /** Checks a kind-specific event; returns an error text or null. */
 export type EventCheck = (event: DeviceEventPayload) => string | null;
@@ -20,7 +13,7 @@ export interface MqttKindSpec {
   /** Event types the device may report; others are rejected. */
   events: Record<string, EventCheck>;
   /** Side effects of an accepted event on the hub (e.g. the fire alarm). */
-  onEvent?: (ctx: DeviceContext<MqttDriver>, event: DeviceEventPayload) => void;
+  onEvent?: (ctx: DeviceContext, event: DeviceEventPayload) => void;
 }
 
 /**
@@ -33,14 +26,16 @@ export class MqttDevice implements Device {
   readonly id: string;
   readonly kind: DeviceKind;
   readonly commandNames: readonly string[];
+  private readonly mqtt: MqttDriver;
 
   constructor(
-    private readonly ctx: DeviceContext<MqttDriver>,
+    private readonly ctx: DeviceContext,
     private readonly spec: MqttKindSpec,
   ) {
     this.id = ctx.config.id;
     this.kind = spec.kind;
     this.commandNames = Object.keys(spec.commands);
+    this.mqtt = driverOf(ctx, 'mqtt').mqtt;
   }
 
   async start(): Promise<void> {
@@ -68,7 +63,7 @@ export class MqttDevice implements Device {
     const argError = check(command.args);
     if (argError) return this.ctx.commands.run(req, async () => ({ ok: false, error: argError }));
     if (!this.ctx.availability.isAvailable(this.id)) return this.ctx.commands.refuse(req, 'unavailable', `${this.id} is unavailable`);
-    return this.ctx.commands.dispatch(req, (message) => this.ctx.driver.publish(this.id, 'cmd', message));
+    return this.ctx.commands.dispatch(req, (message) => this.mqtt.publish(this.id, 'cmd', message));
   }
 
   async handleMessage(m: DeviceMessage): Promise<IngestOutcome> {

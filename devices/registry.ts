@@ -1,25 +1,25 @@
 import type { DeviceKind } from '../config/schema.js';
 import type { DeviceContext, Device } from './types.js';
 import { createMqttDevice } from './kinds.js';
-import type { MqttDriver } from './mqtt-device.js';
 import { createUpsDevice } from './ups.js';
 import { createRelayDevice } from './relay.js';
 import { createBroadcastDevice } from './broadcast.js';
 
 /**
  * The table of device kinds (style pattern 3). A factory receives the one context object;
- * its `driver` is what the composition root built for the device's transport.
+ * its `driver` is what the composition root built for the device's transport, and the
+ * device narrows it by its `type` (`driverOf`).
  */
 export type KindFactory = (ctx: DeviceContext) => Device;
 
 export const KIND_FACTORIES: Partial<Record<DeviceKind, KindFactory>> = {
-  gate: (ctx) => createMqttDevice(ctx as DeviceContext<MqttDriver>),
-  door: (ctx) => createMqttDevice(ctx as DeviceContext<MqttDriver>),
-  robot: (ctx) => createMqttDevice(ctx as DeviceContext<MqttDriver>),
-  'fire-panel': (ctx) => createMqttDevice(ctx as DeviceContext<MqttDriver>),
-  // --- power: driver from the power feature's factories (ModbusDeviceDriver, NutClient, GpioOpener) ---
+  gate: createMqttDevice,
+  door: createMqttDevice,
+  robot: createMqttDevice,
+  'fire-panel': createMqttDevice,
+  // --- power: a unit on a hub-owned Modbus line, a NUT client or a GPIO input ---
   ups: createUpsDevice,
   relay: createRelayDevice,
-  // --- broadcast: driver = the PA controller's line (serial or tcp), from installBroadcast ---
+  // --- broadcast: the PA controller's line (serial or tcp), owned by the hub ---
   broadcast: createBroadcastDevice,
 };

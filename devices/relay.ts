@@ -5,12 +5,12 @@
  * (bus `alarm.raised` and the event log) until it matches again. Shared by the jammer zones
  * and the power feature's sheddable/critical loads.
  */
-import type { CommandOutcome } from '../hub/commands.js';
-import type { TimerHandle } from '../hub/clock.js';
+import type { CommandOutcome } from './seam.js';
+import type { TimerHandle } from '../kernel/clock.js';
 import type { KindOptions } from '../config/schema.js';
 import type { ModbusDeviceDriver } from '../drivers/modbus-pool.js';
 import { AlarmLatch } from './alarm.js';
-import type { Device, DeviceCommand, DeviceContext, DeviceHealth } from './types.js';
+import { driverOf, type Device, type DeviceCommand, type DeviceContext, type DeviceHealth } from './types.js';
 
 export type RelayRole = 'jammer' | 'sheddable' | 'critical' | 'other';
 
@@ -76,7 +76,7 @@ export class RelayDevice implements Device {
 
   constructor(private readonly ctx: DeviceContext) {
     this.id = ctx.config.id;
-    this.driver = ctx.driver as ModbusDeviceDriver;
+    this.driver = driverOf(ctx, 'modbus').modbus;
     const o = ctx.config.options as Partial<RelayOptions>;
     this.pollMs = o.pollMs ?? RELAY_DEFAULTS.pollMs;
     for (const out of o.outputs ?? []) {

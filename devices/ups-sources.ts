@@ -8,8 +8,8 @@ import type { ModbusDeviceDriver } from '../drivers/modbus-pool.js';
 import type { NutClient } from '../drivers/nut.js';
 import { parseUpsStatus } from '../drivers/nut.js';
 import type { Bit, DigitalInput } from '../drivers/gpio.js';
-import type { Logger } from '../hub/log.js';
-import type { Result } from '../hub/result.js';
+import type { Logger } from '../kernel/log.js';
+import type { GpioOpener } from './types.js';
 import { decodeRegisters, imageKey, readPlan, validateReading, type UpsReading, type UpsRegisterMap } from './ups-map.js';
 
 export type UpsPoll = { ok: true; reading: UpsReading } | { ok: false; kind: 'comm' | 'invalid'; reason: string };
@@ -142,9 +142,6 @@ export class NutUpsSource implements UpsSource {
 }
 
 /** What the hub gets for a `gpio` transport: a way to open the line (a fake in tests). */
-export interface GpioOpener {
-  open(): Result<DigitalInput>;
-}
 
 /**
  * A dry contact: logical 1 = mains failed (the contact closes on "AC fail"; set `activeLow`

@@ -6,15 +6,13 @@
  * reading. A UPS lost while it was on battery is flagged `lostOnBattery` (the power
  * feature treats that as low battery, as NUT does). Every poll ends in a `ups.status` bus event.
  */
-import type { CommandOutcome } from '../hub/commands.js';
-import type { TimerHandle } from '../hub/clock.js';
+import type { CommandOutcome } from './seam.js';
+import type { TimerHandle } from '../kernel/clock.js';
 import type { KindOptions } from '../config/schema.js';
-import type { ModbusDeviceDriver } from '../drivers/modbus-pool.js';
-import type { NutClient } from '../drivers/nut.js';
 import { AlarmLatch } from './alarm.js';
 import { upsMapFrom, type UpsStatus } from './ups-map.js';
-import { GpioUpsSource, ModbusUpsSource, NutUpsSource, type GpioOpener, type UpsPoll, type UpsSource } from './ups-sources.js';
-import type { Device, DeviceCommand, DeviceContext, DeviceHealth } from './types.js';
+import { GpioUpsSource, ModbusUpsSource, NutUpsSource, type UpsPoll, type UpsSource } from './ups-sources.js';
+import { driverOf, type Device, type DeviceCommand, type DeviceContext, type DeviceHealth } from './types.js';
 
 export const UPS_DEFAULTS = {
   pollMs: 1000, // 1 s
@@ -26,12 +24,11 @@ type UpsOptions = KindOptions<'ups'>;
 
 /** The source for the device's transport; the driver is what the composition root built for it. */
 export function upsSourceFor(ctx: DeviceContext): UpsSource {
-  const t = ctx.config.transport.type;
   const options = ctx.config.options as Partial<UpsOptions>;
-  if (t === 'modbus-tcp' || t === 'modbus-rtu') return new ModbusUpsSource(ctx.driver as ModbusDeviceDriver, upsMapFrom(options));
-  if (t === 'nut') return new NutUpsSource(ctx.driver as NutClient);
-  if (t === 'gpio') return new GpioUpsSource(ctx.driver as GpioOpener, ctx.log);
-  throw new Error(`a UPS cannot use transport ${t}`);
+  const d = driverOf(ctx, 'modbus', 'nut', 'gpio');
+  if (d.type === 'modbus') return new ModbusUpsSource(d.modbus, upsMapFrom(options));
+  if (d.type === 'nut') return new NutUpsSource(d.nut);
+  return new GpioUpsSource(d.gpio, ctx.log);
 }
 
 export class UpsDevice implements Device {

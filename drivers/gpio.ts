@@ -6,8 +6,8 @@
  */
 import { createRequire } from 'node:module';
 import type { Gpio as OnoffGpio } from 'onoff';
-import type { Logger } from '../hub/log.js';
-import { fail, ok, type DriverError, type Result } from '../hub/result.js';
+import type { Logger } from '../kernel/log.js';
+import { fail, ok, type DriverError, type Result } from '../kernel/result.js';
 
 export type Bit = 0 | 1;
 export type Edge = 'rising' | 'falling' | 'both';

@@ -4,8 +4,8 @@
  * so their requests are serialised by one owner. Lines are reference-counted: the first
  * device to acquire one starts it, the last to release it stops it.
  */
-import type { Clock } from '../hub/clock.js';
-import type { Logger } from '../hub/log.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Logger } from '../kernel/log.js';
 import { ModbusLine, type ModbusLineConfig, type ReconnectPolicy } from './modbus.js';
 
 export interface ModbusPoolContext {

@@ -6,9 +6,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Backoff, ConnectionState, FailureStreak } from './retry.js';
 import modbusSerial from 'modbus-serial';
-import type { Clock, TimerHandle } from '../hub/clock.js';
-import type { Logger } from '../hub/log.js';
-import { fail, ok, type Result } from '../hub/result.js';
+import type { Clock, TimerHandle } from '../kernel/clock.js';
+import type { Logger } from '../kernel/log.js';
+import { fail, ok, type Result } from '../kernel/result.js';
 
 export type ModbusLineConfig =
   | { type: 'modbus-tcp'; host: string; port: number; timeoutMs?: number }

@@ -5,9 +5,9 @@
  */
 import net from 'node:net';
 import { Backoff, ConnectionState, FailureStreak } from './retry.js';
-import type { Clock, TimerHandle } from '../hub/clock.js';
-import type { Logger } from '../hub/log.js';
-import { fail, ok, type Result } from '../hub/result.js';
+import type { Clock, TimerHandle } from '../kernel/clock.js';
+import type { Logger } from '../kernel/log.js';
+import { fail, ok, type Result } from '../kernel/result.js';
 
 export interface NutConfig {
   host: string;

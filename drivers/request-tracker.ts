@@ -4,8 +4,8 @@
  * Time comes from the injected clock; a dropped link fails every pending request at once so no
  * caller waits out its full timeout for an answer that cannot come.
  */
-import type { Clock, TimerHandle } from '../hub/clock.js';
-import { fail, ok, type DriverErrorKind, type Result } from '../hub/result.js';
+import type { Clock, TimerHandle } from '../kernel/clock.js';
+import { fail, ok, type DriverErrorKind, type Result } from '../kernel/result.js';
 
 interface Pending<TResponse> {
   settle(r: Result<TResponse>): void;

@@ -1,4 +1,4 @@
-import type { Logger } from '../hub/log.js';
+import type { Logger } from '../kernel/log.js';
 
 /**
  * Log once, then count (style: "a device that is down logs once at error, then quietly

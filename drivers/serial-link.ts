@@ -9,9 +9,9 @@
  */
 import net from 'node:net';
 import { SerialPort } from 'serialport';
-import type { Clock, TimerHandle } from '../hub/clock.js';
-import type { Logger } from '../hub/log.js';
-import { ok, fail, type Result } from '../hub/result.js';
+import type { Clock, TimerHandle } from '../kernel/clock.js';
+import type { Logger } from '../kernel/log.js';
+import { ok, fail, type Result } from '../kernel/result.js';
 
 export interface DecodeResult<F> {
   frames: F[];

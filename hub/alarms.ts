@@ -1,5 +1,5 @@
-import type { Bus } from './bus.js';
-import type { Clock } from './clock.js';
+import type { Bus } from '../kernel/bus.js';
+import type { Clock } from '../kernel/clock.js';
 import type { HubEvents } from './events.js';
 import { HubError } from './errors.js';
 import type { Logger } from './log.js';

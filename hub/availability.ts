@@ -1,24 +1,12 @@
-import type { Bus } from './bus.js';
-import type { Clock } from './clock.js';
+import type { Bus } from '../kernel/bus.js';
+import type { Clock } from '../kernel/clock.js';
 import type { HubEvents } from './events.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Store } from './store/store.js';
 import type { EventLog } from './store/events.js';
-import type { DeviceConfig, DeviceKind, Facility } from '../config/schema.js';
-
-export interface DeviceRecord {
-  id: string;
-  kind: DeviceKind;
-  name: string;
-  transport: string;
-  available: boolean;
-  /** Why it is (un)available, e.g. "connected", "will: offline", "3 polls missed". */
-  reason: string;
-  lastSeen: number | null;
-  state: Record<string, unknown>;
-  since: number;
-}
+import type { DeviceConfig, Facility } from '../config/schema.js';
+import type { DeviceAvailability, DeviceRecord } from '../devices/seam.js';
 
 interface Entry {
   config: DeviceConfig;
@@ -37,7 +25,7 @@ interface Entry {
  * answers) and it has not said `online: false`. Each change is one event in the log and
  * one bus event; the last known state is kept in the store across restarts.
  */
-export class Availability {
+export class Availability implements DeviceAvailability {
   private readonly entries = new Map<string, Entry>();
 
   constructor(

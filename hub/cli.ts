@@ -2,15 +2,16 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { DEMO_FACILITY, formatConfigError, loadFacility } from '../config/load.js';
 import type { Facility } from '../config/schema.js';
-import { systemClock } from './clock.js';
+import { systemClock } from '../kernel/clock.js';
 import { createLogger, silentLogger } from './log.js';
 import { Store } from './store/store.js';
 import { verifyChain } from './store/events.js';
 import { DeviceTokens } from './broker/tokens.js';
 import { createHub } from './compose.js';
 import type { CheckInFeature } from './checkin/feature.js';
-import { seedDemo } from '../simulators/demo-seed.js';
-import { ensureSimulatorTokens, readSimulatorTokens } from '../simulators/tokens.js';
+import { seedDemo } from './demo/seed.js';
+import { readSimulatorTokens } from '../simulators/tokens.js';
+import { ensureSimulatorTokens } from './demo/tokens.js';
 import { startSimulators, stopSimulators, simulatedDevices } from '../simulators/run.js';
 
 const USAGE = `facility-hub — on-site control hub of a bid-evaluation area

@@ -1,40 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Bus } from './bus.js';
-import type { Clock, TimerHandle } from './clock.js';
-import type { CommandOutcomeKind, HubEvents } from './events.js';
+import type { Bus } from '../kernel/bus.js';
+import type { Clock, TimerHandle } from '../kernel/clock.js';
+import type { HubEvents } from './events.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Actor, EventLog } from './store/events.js';
 import type { Store } from './store/store.js';
-import type { IngestOutcome } from './broker/broker.js';
-
-export interface CommandRequest {
-  deviceId: string;
-  deviceKind: string;
-  cmd: string;
-  args: Record<string, unknown>;
-  issuer: string;
-  sessionIds?: string[];
-  timeoutMs?: number;
-  retries?: number;
-}
-
-export interface CommandOutcome {
-  id: string;
-  outcome: CommandOutcomeKind;
-  ok: boolean;
-  error?: string;
-  attempts: number;
-  latencyMs: number;
-  result?: Record<string, unknown>;
-}
-
-/** What a device answered: the contract's `cmd/ack` payload, or a direct driver's result. */
-export interface CommandAnswer {
-  ok: boolean;
-  error?: string;
-  result?: Record<string, unknown>;
-}
+import type { CommandAnswer, CommandOutcome, CommandOutcomeKind, CommandRequest, DeviceCommands, IngestOutcome } from '../devices/seam.js';
 
 interface Pending {
   deviceId: string;
@@ -46,7 +18,7 @@ interface Pending {
  * attempts, outcome) written before it is sent and closed when it is acknowledged, refused
  * or timed out, so that every command's fate is known, in the store and in the event log.
  */
-export class CommandLedger {
+export class CommandLedger implements DeviceCommands {
   private readonly pending = new Map<string, Pending>();
   private readonly finished = new Set<string>();
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Bus } from './bus.js';
-import { systemClock, type Clock } from './clock.js';
+import { Bus } from '../kernel/bus.js';
+import { systemClock, type Clock } from '../kernel/clock.js';
 import type { HubEvents } from './events.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -15,8 +15,8 @@ import { Ingest } from './ingest.js';
 import { buildApp } from './api/app.js';
 import type { Api, RoutePlugin } from './api/types.js';
 import type { Facility } from '../config/schema.js';
-import type { Device, DeviceContext } from '../devices/types.js';
-import type { MqttDriver } from '../devices/mqtt-device.js';
+import type { Device, DeviceContext, DeviceDriver, MqttDriver } from '../devices/types.js';
+import { HubLines, type LineOptions } from './lines.js';
 import { KIND_FACTORIES } from '../devices/registry.js';
 import { Sessions } from './sessions/sessions.js';
 import { ActiveAlarms } from './alarms.js';
@@ -39,6 +39,8 @@ export interface HubOptions {
   onGeneratedAdminPassword?: (password: string) => void;
   brokerLimits?: Partial<BrokerLimits>;
   commandDefaults?: { timeoutMs?: number; retries?: number };
+  /** Options of the hub-owned lines (reconnect backoff, a fake GPIO input in tests). */
+  lines?: LineOptions;
   /** Stops start-up between steps (SIGTERM during start). */
   signal?: AbortSignal;
 }
@@ -73,6 +75,8 @@ export class Hub {
   readonly ingest: Ingest;
   readonly features: Feature[] = [];
   readonly sessions: Sessions;
+  /** Every physical line (Modbus, NUT, GPIO, the PA link), owned here and lent to devices. */
+  readonly lines: HubLines;
   private app: Api | null = null;
   private ready = false;
   private stopped = false;
@@ -140,6 +144,10 @@ export class Hub {
       onDisconnect: (id) => this.availability.setLink(id, false, 'disconnected'),
       ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}),
     });
+    const mqtt: MqttDriver = {
+      publish: (deviceId, subtopic, payload) => this.broker.publish(`fh/${this.facility.site.id}/${deviceId}/${subtopic}`, payload, { qos: 1 }),
+    };
+    this.lines = new HubLines({ facility: this.facility, clock: this.clock, log: this.log, mqtt, ...(opts.lines ? { options: opts.lines } : {}) });
   }
 
   /** Which evaluation sessions a device serves now (by its rooms and zones). */
@@ -169,7 +177,7 @@ export class Hub {
     return this.broker.publish(this.hubTopic(name), payload, { qos: 1, retain: true });
   }
 
-  deviceContext<T>(deviceId: string, driver: T): DeviceContext<T> {
+  deviceContext(deviceId: string, driver: DeviceDriver): DeviceContext {
     const config = this.facility.devices.find((d) => d.id === deviceId);
     if (!config) throw new Error(`unknown device ${deviceId}`);
     return {
@@ -206,6 +214,8 @@ export class Hub {
     this.stops.push({ name: 'sessions', fn: () => this.sessions.stop() });
 
     step('devices');
+    // Lines close after every device on them has stopped (stops run in reverse).
+    this.stops.push({ name: 'lines', fn: () => this.lines.close() });
     this.createDevices();
 
     step('broker');
@@ -303,9 +313,6 @@ export class Hub {
   }
 
   private createDevices(): void {
-    const mqttDriver: MqttDriver = {
-      publish: (deviceId, subtopic, payload) => this.broker.publish(`fh/${this.facility.site.id}/${deviceId}/${subtopic}`, payload, { qos: 1 }),
-    };
     for (const config of this.facility.devices) {
       const factory = KIND_FACTORIES[config.kind];
       if (!factory) {
@@ -313,23 +320,11 @@ export class Hub {
         continue;
       }
       try {
-        const driver = this.driverFor(config.id, mqttDriver);
-        this.devices.set(config.id, factory(this.deviceContext(config.id, driver)));
+        this.devices.set(config.id, factory(this.deviceContext(config.id, this.lines.driverFor(config))));
       } catch (err) {
         this.log.error({ err, deviceId: config.id }, 'device could not be created');
         this.availability.setLink(config.id, false, `not created: ${String(err)}`);
       }
     }
-  }
-
-  /** Drivers by transport; features add theirs through `driverFactories`. */
-  readonly driverFactories = new Map<string, (deviceId: string) => unknown>();
-
-  private driverFor(deviceId: string, mqtt: MqttDriver): unknown {
-    const config = this.facility.devices.find((d) => d.id === deviceId)!;
-    if (config.transport.type === 'mqtt') return mqtt;
-    const f = this.driverFactories.get(config.transport.type);
-    if (!f) throw new Error(`no driver for transport ${config.transport.type}`);
-    return f(deviceId);
   }
 }

@@ -1,10 +1,10 @@
-import type { DeviceMessage, IngestOutcome } from './broker/broker.js';
+import type { DeviceMessage, IngestOutcome } from '../devices/seam.js';
 import type { Availability } from './availability.js';
 import type { CommandLedger } from './commands.js';
 import type { Logger } from './log.js';
 import type { Device } from '../devices/types.js';
 import type { DeviceKind } from '../config/schema.js';
-import { parseTime } from './time.js';
+import { parseTime } from '../kernel/time.js';
 
 export type MessageHandler = (m: DeviceMessage) => Promise<IngestOutcome>;
 

@@ -1,6 +1,6 @@
 import type { Store } from './store/store.js';
 import { hashSecret, hashSecretSync, newToken, sha256, verifySecret } from './secrets.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../kernel/clock.js';
 
 export const ROLES = ['admin', 'supervisor', 'operator', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];

@@ -1,4 +1,4 @@
-import { checkCharFor } from '../hub/privacy.js';
+import { checkCharFor } from '../kernel/id-number.js';
 
 /** A synthetic person with a valid (made-up) resident ID number, for the demo and tests. */
 export interface DemoPerson {

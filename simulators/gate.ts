@@ -1,8 +1,8 @@
 import type { DeviceConfig } from '../config/schema.js';
 import { SimulatedMqttDevice, type SimulatedDeviceOptions } from './mqtt-device.js';
 import { badIdNumber, demoPerson, type DemoPerson } from './demo-people.js';
-import type { TimerHandle } from '../hub/clock.js';
-import type { VerifyAnswer } from '../hub/checkin/verify.js';
+import type { TimerHandle } from '../kernel/clock.js';
+import type { VerifyAnswer } from '../drivers/gate-verify.js';
 
 type Base = Omit<SimulatedDeviceOptions, 'deviceId' | 'initialState' | 'commands' | 'extraSubscriptions'>;
 

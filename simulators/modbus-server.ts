@@ -6,7 +6,7 @@
 import net from 'node:net';
 import modbusSerial from 'modbus-serial';
 import type { IServiceVector } from 'modbus-serial';
-import type { Logger } from '../hub/log.js';
+import type { Logger } from '../kernel/log.js';
 
 /** An error modbus-serial's server answers as a Modbus exception response with this code. */
 export function modbusException(code: number): Error & { modbusErrorCode: number } {

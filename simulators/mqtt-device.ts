@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import type { Clock } from '../hub/clock.js';
-import type { Logger } from '../hub/log.js';
-import { formatTime } from '../hub/time.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Logger } from '../kernel/log.js';
+import { formatTime } from '../kernel/time.js';
 
 export interface CommandReply {
   ok: boolean;

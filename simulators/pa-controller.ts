@@ -15,8 +15,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { SerialPort } from 'serialport';
-import type { Clock, TimerHandle } from '../hub/clock.js';
-import type { Logger } from '../hub/log.js';
+import type { Clock, TimerHandle } from '../kernel/clock.js';
+import type { Logger } from '../kernel/log.js';
 import {
   PA_SUPPORTED_VERSIONS,
   createPayloadDecoder,
@@ -28,7 +28,7 @@ import {
   type PaRequest,
   type PaResponse,
   type PaZoneState,
-} from '../devices/pa-protocol.js';
+} from '../drivers/pa-protocol.js';
 
 export interface PaSimulatorOptions {
   /** Default 127.0.0.1: a simulator never listens beyond loopback unless told to. */

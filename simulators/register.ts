@@ -1,6 +1,6 @@
 import type { DeviceConfig, Facility } from '../config/schema.js';
-import type { Clock } from '../hub/clock.js';
-import type { Logger } from '../hub/log.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Logger } from '../kernel/log.js';
 import { startUpsSimulator } from './ups-modbus.js';
 import { startRelaySimulator } from './relay-modbus.js';
 import { lstat, symlink, unlink } from 'node:fs/promises';

@@ -4,7 +4,7 @@
  * something to catch.
  */
 import type { FCallback, FCallbackVal, IServiceVector } from 'modbus-serial';
-import type { Logger } from '../hub/log.js';
+import type { Logger } from '../kernel/log.js';
 import { modbusException, serveModbusTcp } from './modbus-server.js';
 
 export interface RelaySimulatorOptions {

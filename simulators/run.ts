@@ -1,6 +1,6 @@
 import type { Facility, DeviceConfig } from '../config/schema.js';
-import type { Clock } from '../hub/clock.js';
-import type { Logger } from '../hub/log.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Logger } from '../kernel/log.js';
 import type { SimulatedMqttDevice, SimulatedDeviceOptions } from './mqtt-device.js';
 import { NON_MQTT_SIMULATORS, type RunningSimulator } from './register.js';
 import { doorSimulator, firePanelSimulator, robotSimulator } from './kinds.js';

@@ -4,8 +4,8 @@
  * battery and recharges on mains as the injected clock moves. Coil 0 is the mains supply.
  */
 import type { FCallback, FCallbackVal, IServiceVector } from 'modbus-serial';
-import type { Clock, TimerHandle } from '../hub/clock.js';
-import type { Logger } from '../hub/log.js';
+import type { Clock, TimerHandle } from '../kernel/clock.js';
+import type { Logger } from '../kernel/log.js';
 import { modbusException, serveModbusTcp } from './modbus-server.js';
 
 export { modbusException, serveModbusTcp, type ModbusTcpServer } from './modbus-server.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ManualClock } from '../hub/clock.js';
+import { ManualClock } from '../kernel/clock.js';
 
 void t.test('manual clock fires timers in order', async (t) => {
   const c = new ManualClock(0);

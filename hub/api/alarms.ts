@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { formatTime } from '../time.js';
+import { formatTime } from '../../kernel/time.js';
 import type { ActiveAlarm } from '../alarms.js';
 import { ErrorSchema } from './schemas.js';
 import { ALL_ROLES, type Api, type ApiDeps } from './types.js';

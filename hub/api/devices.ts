@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { HubError, hubError } from '../errors.js';
-import type { DeviceRecord } from '../availability.js';
-import { formatTime } from '../time.js';
+import type { DeviceRecord } from '../../devices/seam.js';
+import { formatTime } from '../../kernel/time.js';
 import { ALL_ROLES, OPERATE, type Api, type ApiDeps } from './types.js';
 import { ErrorSchema } from './schemas.js';
 

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { HubError } from '../errors.js';
-import { formatTime, parseTime } from '../time.js';
+import { formatTime, parseTime } from '../../kernel/time.js';
 import { ALL_ROLES, type Api, type ApiDeps } from './types.js';
 
 export function eventRoutes(app: Api, deps: ApiDeps): void {

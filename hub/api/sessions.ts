@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { HubError, hubError } from '../errors.js';
 import { maskName } from '../log.js';
-import { formatTime, parseTime } from '../time.js';
+import { formatTime, parseTime } from '../../kernel/time.js';
 import type { Session, Sessions } from '../sessions/sessions.js';
 import { readRosterBody } from '../sessions/roster.js';
 import type { CheckIn } from '../checkin/checkin.js';

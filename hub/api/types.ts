@@ -2,7 +2,7 @@ import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, Raw
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Availability } from '../availability.js';
 import type { ActiveAlarms } from '../alarms.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../kernel/clock.js';
 import type { EventLog } from '../store/events.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';

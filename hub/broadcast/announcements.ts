@@ -10,8 +10,8 @@
  * several sessions, which must not hear it twice).
  */
 import { createTask, type ScheduledTask } from 'node-cron';
-import type { Bus } from '../bus.js';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Bus } from '../../kernel/bus.js';
+import type { Clock, TimerHandle } from '../../kernel/clock.js';
 import type { HubEvents } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Session } from '../sessions/sessions.js';

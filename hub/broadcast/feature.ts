@@ -4,7 +4,7 @@
  * `installBroadcast(hub)` is what the composition root calls; tests call it on a bare Hub.
  */
 import type { Hub, Feature } from '../hub.js';
-import { BroadcastDevice, createBroadcastDriver } from '../../devices/broadcast.js';
+import { BroadcastDevice } from '../../devices/broadcast.js';
 import { BroadcastService } from './service.js';
 import { AnnouncementScheduler } from './announcements.js';
 import { broadcastRoutes } from './routes.js';
@@ -27,22 +27,6 @@ export function installBroadcast(hub: Hub, wiring: BroadcastWiring = {}): Broadc
     throw new Error(`invalid broadcast configuration:\n${problems.map((p) => `  ${p.path}: found ${p.found}, expected ${p.expected}`).join('\n')}`);
   }
   const settings = resolveSettings(hub.facility);
-  const controller = hub.facility.broadcast?.controller;
-  const tunables = controller ? { reconnectMinMs: controller.reconnectMinMs, reconnectMaxMs: controller.reconnectMaxMs } : {};
-  // The PA controller's line: a serial port or a TCP serial device server. Other kinds on these
-  // transports (none today) keep whatever factory was there before.
-  for (const type of ['serial', 'tcp']) {
-    const previous = hub.driverFactories.get(type);
-    hub.driverFactories.set(type, (deviceId) => {
-      const config = hub.facility.devices.find((d) => d.id === deviceId);
-      if (config?.kind !== 'broadcast') {
-        if (previous) return previous(deviceId);
-        throw new Error(`no ${type} driver for a ${config?.kind ?? 'unknown'} device`);
-      }
-      return createBroadcastDriver(config.transport, { clock: hub.clock, log: hub.log.child({ device: deviceId, module: 'pa-link' }) }, tunables);
-    });
-  }
-
   let service: BroadcastService | null = null;
   let scheduler: AnnouncementScheduler | null = null;
   const devices = (): BroadcastDevice[] => [...hub.devices.values()].filter((d): d is BroadcastDevice => d instanceof BroadcastDevice);

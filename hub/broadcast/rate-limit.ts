@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../kernel/clock.js';
 
 /**
  * A sliding-window limit per key (a warning target): at most `max` hits in `windowMs`.

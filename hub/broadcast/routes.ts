@@ -5,7 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import { hubError } from '../errors.js';
-import { formatTime } from '../time.js';
+import { formatTime } from '../../kernel/time.js';
 import { SUPERVISE, type Api, type ApiDeps, type RoutePlugin } from '../api/types.js';
 import { ErrorSchema } from '../api/schemas.js';
 import type { BroadcastService } from './service.js';

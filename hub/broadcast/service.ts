@@ -15,16 +15,16 @@
  * each evaluation session it reached, with the supervisor's name.
  */
 import { randomBytes } from 'node:crypto';
-import type { Bus } from '../bus.js';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Bus } from '../../kernel/bus.js';
+import type { Clock, TimerHandle } from '../../kernel/clock.js';
 import type { HubEvents } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Actor, EventLog } from '../store/events.js';
 import type { User } from '../users.js';
 import { HubError } from '../errors.js';
-import { formatTime } from '../time.js';
+import { formatTime } from '../../kernel/time.js';
 import type { Facility } from '../../config/schema.js';
-import { PA_PRIORITY, type PaActivityKind, type PaCommand } from '../../devices/pa-protocol.js';
+import { PA_PRIORITY, type PaActivityKind, type PaCommand } from '../../drivers/pa-protocol.js';
 import { priorityName, type ActivityEnd, type ActivityInfo, type BroadcastDevice, type BroadcastPriority, type ZoneView } from '../../devices/broadcast.js';
 import { RateLimiter } from './rate-limit.js';
 import type { AnnouncementSpec, BroadcastSettings } from './settings.js';

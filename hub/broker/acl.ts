@@ -4,9 +4,7 @@
  * and subscribes only to its own `cmd`, `verify/result` and `allow-list` plus `fh/{site}/hub/#`.
  */
 
-/** What a device may publish, by the topic's tail after `fh/{site}/{deviceId}/`. */
-export const DEVICE_PUBLISH_SUBTOPICS = ['status', 'state', 'event', 'cmd/ack', 'verify'] as const;
-export type DeviceSubtopic = (typeof DEVICE_PUBLISH_SUBTOPICS)[number];
+import { DEVICE_PUBLISH_SUBTOPICS, type DeviceSubtopic } from '../../devices/seam.js';
 
 export type PublishDecision = { allow: true; subtopic: DeviceSubtopic } | { allow: false; reason: string };
 

@@ -2,20 +2,10 @@ import { createServer, type Server } from 'node:net';
 import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { checkPublish, checkSubscribe, hasForbiddenChars, topicPrefix, type DeviceSubtopic } from './acl.js';
+import { checkPublish, checkSubscribe, hasForbiddenChars, topicPrefix } from './acl.js';
+import type { DeviceMessage, IngestOutcome } from '../../devices/seam.js';
 
 /** A message a device published, parsed as JSON, before the hub decided on it. */
-export interface DeviceMessage {
-  deviceId: string;
-  subtopic: DeviceSubtopic;
-  topic: string;
-  payload: unknown;
-  qos: 0 | 1 | 2;
-  retain: boolean;
-}
-
-export type IngestOutcome = { accepted: true } | { accepted: false; reason: string };
-
 export interface BrokerLimits {
   /** Largest payload the hub accepts from a device, in bytes (64 KiB: a full state with margin). */
   maxPayloadBytes: number;

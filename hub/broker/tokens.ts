@@ -1,6 +1,6 @@
 import type { Store } from '../store/store.js';
 import { hashSecretSync, newToken, sha256, verifySecret } from '../secrets.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../kernel/clock.js';
 
 /**
  * Device tokens: issued or rotated by `facility-hub device token ID` (also while the hub

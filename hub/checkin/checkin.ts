@@ -1,20 +1,21 @@
-import type { Bus } from '../bus.js';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Bus } from '../../kernel/bus.js';
+import type { Clock, TimerHandle } from '../../kernel/clock.js';
 import type { HubEvents } from '../events.js';
 import { maskName, type Logger } from '../log.js';
 import type { Actor, EventLog } from '../store/events.js';
 import type { Store } from '../store/store.js';
-import type { IngestOutcome } from '../broker/broker.js';
+import type { IngestOutcome } from '../../devices/seam.js';
 import type { Facility } from '../../config/schema.js';
 import { HubError } from '../errors.js';
-import { checkIdNumber, maskIdNumber, type IdHasher } from '../privacy.js';
-import { formatTime, parseTime } from '../time.js';
+import type { IdHasher } from '../privacy.js';
+import { checkIdNumber, maskIdNumber } from '../../kernel/id-number.js';
+import { formatTime, parseTime } from '../../kernel/time.js';
 import type { Session, Sessions } from '../sessions/sessions.js';
 import { validateRoster, type RosterEntry, type RowError } from '../sessions/roster.js';
 import { drawSeat, cryptoRng, type Rng } from '../sessions/seating.js';
 import { SeatBook } from './seat-book.js';
 import { message, type DenyReason } from './messages.js';
-import { parseVerify, type VerifyAnswer, type VerifyRequest } from './verify.js';
+import { parseVerify, type VerifyAnswer, type VerifyRequest } from '../../drivers/gate-verify.js';
 
 export type CheckinStatus = 'granted' | 'inside' | 'left' | 'expired' | 'superseded';
 

@@ -1,23 +1,15 @@
-import { formatTime } from '../time.js';
+import { formatTime } from '../../kernel/time.js';
 import { powerConfigProblems } from '../../config/checks.js';
 /**
- * The power feature: drivers for the Modbus, NUT and GPIO transports (one ModbusLine per
- * physical line), the power state machine fed by every UPS device's `ups.status`, the
- * failover playbook, the retained `fh/{site}/hub/power` state and `GET /api/power`.
+ * The power feature: the power state machine fed by every UPS device's `ups.status`, the
+ * failover playbook (its loads on relay modules whose lines the hub owns), the retained `fh/{site}/hub/power` state and `GET /api/power`.
  * Every transition goes to the event log attached to every running session.
  */
 import type { Hub, Feature } from '../hub.js';
 import type { RoutePlugin } from '../api/types.js';
-import { ok } from '../result.js';
-import { ModbusPool } from '../../drivers/modbus-pool.js';
-import type { ReconnectPolicy } from '../../drivers/modbus.js';
-import { NutClient } from '../../drivers/nut.js';
-import { openGpioInput, type DigitalInput } from '../../drivers/gpio.js';
-import type { TransportOf } from '../../config/schema.js';
 import { AlarmLatch } from '../../devices/alarm.js';
 import { UpsDevice } from '../../devices/ups.js';
 import { RelayDevice } from '../../devices/relay.js';
-import type { GpioOpener } from '../../devices/ups-sources.js';
 import { PowerMachine, combineInputs, upsInput, type PendingTimer, type PowerState, type Transition } from './machine.js';
 import { Playbook, type RuntimeShortfall, type ShedLoad, type StageRecord } from './playbook.js';
 import { powerRoutes } from './routes.js';
@@ -28,10 +20,6 @@ export interface PowerOptions {
    * `power.shutdown.stopHub` is true; null never stops anything (tests).
    */
   onShutdown?: ((reason: string) => void | Promise<void>) | null;
-  /** The input behind a `gpio` UPS (tests pass a FakeDigitalInput); onoff's sysfs GPIO otherwise. */
-  gpioInput?: (deviceId: string) => DigitalInput;
-  /** Reconnect backoff of the Modbus and NUT drivers (tests shorten it). */
-  reconnect?: ReconnectPolicy;
 }
 
 export interface PowerSnapshot {
@@ -68,34 +56,6 @@ export function installPower(hub: Hub, opts: PowerOptions = {}): PowerFeature {
   const log = hub.log.child({ module: 'power' });
   const policy = hub.facility.power;
   checkPolicy(hub);
-
-  const pool = new ModbusPool({ clock: hub.clock, log: log.child({ driver: 'modbus' }), ...(opts.reconnect ? { reconnect: opts.reconnect } : {}) });
-  const transport = <K extends 'modbus-tcp' | 'modbus-rtu' | 'nut' | 'gpio'>(id: string): TransportOf<K> =>
-    hub.facility.devices.find((d) => d.id === id)!.transport as TransportOf<K>;
-  hub.driverFactories.set('modbus-tcp', (id) => {
-    const t = transport<'modbus-tcp'>(id);
-    return pool.acquire({ type: 'modbus-tcp', host: t.host, port: t.port, timeoutMs: t.timeoutMs }, t.unitId);
-  });
-  hub.driverFactories.set('modbus-rtu', (id) => {
-    const t = transport<'modbus-rtu'>(id);
-    return pool.acquire({ type: 'modbus-rtu', path: t.path, baudRate: t.baudRate, parity: t.parity, dataBits: t.dataBits, stopBits: t.stopBits, timeoutMs: t.timeoutMs }, t.unitId);
-  });
-  hub.driverFactories.set('nut', (id) => {
-    const t = transport<'nut'>(id);
-    const password = t.passwordEnv ? process.env[t.passwordEnv] : undefined;
-    return new NutClient({
-      config: { host: t.host, port: t.port, ups: t.ups, ...(t.username !== undefined ? { username: t.username } : {}), ...(password !== undefined ? { password } : {}) },
-      clock: hub.clock,
-      log: log.child({ driver: 'nut', deviceId: id }),
-      ...(opts.reconnect ? { reconnect: opts.reconnect } : {}),
-    });
-  });
-  hub.driverFactories.set('gpio', (id): GpioOpener => {
-    const t = transport<'gpio'>(id);
-    return {
-      open: () => (opts.gpioInput ? ok(opts.gpioInput(id)) : openGpioInput({ line: t.line, activeLow: t.activeLow, debounceMs: t.debounceMs, edge: 'both' }, log.child({ driver: 'gpio', deviceId: id }))),
-    };
-  });
 
   const onShutdown = opts.onShutdown !== undefined ? opts.onShutdown : policy.shutdown.stopHub ? (reason: string) => hub.stop(reason) : null;
   const running = () => hub.sessions.active();

@@ -4,7 +4,7 @@
  * battery it only escalates (a shed load may lift the runtime estimate; the outage is not
  * over until mains is back). Time comes from the injected clock.
  */
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../../kernel/clock.js';
 import type { PowerStateName } from '../../config/schema.js';
 import type { UpsStatus } from '../../devices/ups-map.js';
 

@@ -7,9 +7,9 @@
  * a sync wait), hub-shutdown (the hub flushes and closes its store), restore (shed loads
  * back one at a time, lowest restoreOrder first, with a stagger).
  */
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../log.js';
-import type { Bus } from '../bus.js';
+import type { Bus } from '../../kernel/bus.js';
 import type { HubEvents } from '../events.js';
 import type { EventLog } from '../store/events.js';
 import type { CommandLedger } from '../commands.js';

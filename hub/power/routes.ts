@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { formatTime } from '../time.js';
+import { formatTime } from '../../kernel/time.js';
 import { ALL_ROLES, type Api, type ApiDeps } from '../api/types.js';
 import type { PowerSnapshot } from './feature.js';
 

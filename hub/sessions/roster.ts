@@ -1,5 +1,6 @@
 import { parse as parseCsv } from 'csv-parse/sync';
-import { checkIdNumber, gateHash, maskIdNumber, type IdHasher } from '../privacy.js';
+import { gateHash, type IdHasher } from '../privacy.js';
+import { checkIdNumber, maskIdNumber } from '../../kernel/id-number.js';
 
 export interface RosterEntry {
   idHash: string;

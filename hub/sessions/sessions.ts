@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Bus } from '../bus.js';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Bus } from '../../kernel/bus.js';
+import type { Clock, TimerHandle } from '../../kernel/clock.js';
 import type { HubEvents } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Actor, EventLog } from '../store/events.js';

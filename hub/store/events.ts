@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Store } from './store.js';
 
-/** Who caused a state change: a user, a device, or the hub's own automation. */
-export type Actor = `user:${string}` | `device:${string}` | `automation:${string}` | 'hub';
+import type { Actor } from '../../kernel/actor.js';
+
+export type { Actor };
 
 export interface NewEvent {
   type: string;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { encode, STX, ETX } from '../../devices/pa-protocol.js';
+import { encode, STX, ETX } from '../../drivers/pa-protocol.js';
 import { startPaSimulator } from '../../simulators/pa-controller.js';
 import { silentLogger } from '../../hub/log.js';
 import { MESSAGE_MS, TIMEOUT_MS, startBroadcastHub, type BroadcastTransport } from '../helpers/broadcast-hub.js';

@@ -4,7 +4,7 @@
  * a NUT-protocol server, and a GPIO dry contact with the fake input.
  */
 import t from 'tap';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { FakeDigitalInput } from '../../drivers/gpio.js';
 import type { UpsDevice } from '../../devices/ups.js';
 import { decodeRegisters, imageKey, readPlan, upsMapFrom, DEFAULT_UPS_MAP } from '../../devices/ups-map.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import modbusSerial from 'modbus-serial';
 import type { FCallback, FCallbackVal, IServiceVector } from 'modbus-serial';
-import { systemClock } from '../../hub/clock.js';
+import { systemClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import { ModbusLine } from '../../drivers/modbus.js';
 import { waitFor } from '../helpers/wait.js';

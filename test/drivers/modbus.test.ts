@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger, type Logger } from '../../hub/log.js';
 import { ModbusLine, interFrameGapFor, type ModbusLineConfig } from '../../drivers/modbus.js';
 import { startUpsSimulator, type UpsSimulator } from '../../simulators/ups-modbus.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import net from 'node:net';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import { NutClient, parseUpsStatus, quoteNutArg, splitNutLine, type NutConfig } from '../../drivers/nut.js';
 import { startNutServer, type NutServer, type NutServerOptions } from '../helpers/nut-server.js';

@@ -1,12 +1,12 @@
 import t, { type Test } from 'tap';
 import net from 'node:net';
 import { pino } from 'pino';
-import { ManualClock, systemClock, type Clock } from '../../hub/clock.js';
+import { ManualClock, systemClock, type Clock } from '../../kernel/clock.js';
 import { silentLogger, type Logger } from '../../hub/log.js';
-import { fail, ok, type Result } from '../../hub/result.js';
+import { fail, ok, type Result } from '../../kernel/result.js';
 import { SerialLink, type SerialLinkConfig } from '../../drivers/serial-link.js';
 import { RequestTracker } from '../../drivers/request-tracker.js';
-import { PaClient, encode, paCodec, type PaEvent, type PaFrame } from '../../devices/pa-protocol.js';
+import { PaClient, encode, paCodec, type PaEvent, type PaFrame } from '../../drivers/pa-protocol.js';
 import { findSocat, startPaSimulator, type PaSimulator } from '../../simulators/pa-controller.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -6,7 +6,7 @@
 import type { Test } from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Hub } from '../../hub/hub.js';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import type { Role } from '../../hub/users.js';
 import type { Session } from '../../hub/sessions/sessions.js';

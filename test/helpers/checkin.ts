@@ -1,4 +1,4 @@
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import type { Facility } from '../../config/schema.js';
 import type { GateSimulator} from '../../simulators/gate.js';

@@ -3,7 +3,7 @@
  * one real MQTT gate: the rig of tests where a supervisor acts on experts the gate seated.
  */
 import type { Test } from 'tap';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import type { CheckIn } from '../../hub/checkin/checkin.js';
 import type { CheckInFeature } from '../../hub/checkin/feature.js';

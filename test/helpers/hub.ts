@@ -6,7 +6,7 @@ import { parseFacility, loadFacility, DEMO_FACILITY } from '../../config/load.js
 import type { Facility } from '../../config/schema.js';
 import { Hub, type HubOptions } from '../../hub/hub.js';
 import { createHub } from '../../hub/compose.js';
-import type { Clock } from '../../hub/clock.js';
+import type { Clock } from '../../kernel/clock.js';
 import { silentLogger, type Logger } from '../../hub/log.js';
 
 export const ADMIN_PASSWORD = 'test-admin-password';

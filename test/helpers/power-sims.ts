@@ -3,10 +3,11 @@
  * ephemeral ports, and a hub with the power feature installed (hub-shutdown calls a
  * recorder instead of stopping the hub).
  */
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { Hub, type HubOptions } from '../../hub/hub.js';
 import { silentLogger } from '../../hub/log.js';
 import { installPower, type PowerFeature, type PowerOptions } from '../../hub/power/feature.js';
+import type { LineOptions } from '../../hub/lines.js';
 import { startUpsSimulator, type UpsSimulator } from '../../simulators/ups-modbus.js';
 import { startRelaySimulator, type RelaySimulator } from '../../simulators/relay-modbus.js';
 import { ADMIN_PASSWORD, facility, tempDir } from './hub.js';
@@ -97,9 +98,10 @@ export async function startPowerRig(o: PowerRigOptions = {}): Promise<PowerRig> 
       log,
       clock,
       adminPassword: ADMIN_PASSWORD,
+      lines: { reconnect: { initialMs: 20, maxMs: 100 } },
     };
     hub = new Hub(opts);
-    power = installPower(hub, { onShutdown: (reason) => void shutdowns.push(reason), reconnect: { initialMs: 20, maxMs: 100 }, ...o.powerOptions });
+    power = installPower(hub, { onShutdown: (reason) => void shutdowns.push(reason), ...o.powerOptions });
     await hub.start();
   } catch (err) {
     // A facility the loader refuses fails before the hub exists: the simulators still stop.
@@ -142,7 +144,8 @@ export async function advanceUntil(clock: ManualClock, cond: () => boolean, what
 }
 
 /** A hub with the power feature for any facility text (NUT, GPIO and RTU UPS tests). */
-export async function startPowerHub(yaml: string, clock: ManualClock, powerOptions: PowerOptions = {}): Promise<{ hub: Hub; power: PowerFeature; stop(): Promise<void> }> {
+export async function startPowerHub(yaml: string, clock: ManualClock, options: PowerOptions & Pick<LineOptions, 'gpioInput'> = {}): Promise<{ hub: Hub; power: PowerFeature; stop(): Promise<void> }> {
+  const { gpioInput, ...powerOptions } = options;
   const tmp = tempDir('fh-power-');
   const hub = new Hub({
     facility: facility(yaml),
@@ -154,8 +157,9 @@ export async function startPowerHub(yaml: string, clock: ManualClock, powerOptio
     log: silentLogger(),
     clock,
     adminPassword: ADMIN_PASSWORD,
+    lines: { reconnect: { initialMs: 20, maxMs: 100 }, ...(gpioInput ? { gpioInput } : {}) },
   });
-  const power = installPower(hub, { onShutdown: null, reconnect: { initialMs: 20, maxMs: 100 }, ...powerOptions });
+  const power = installPower(hub, { onShutdown: null, ...powerOptions });
   await hub.start();
   return {
     hub,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import type { RelayDevice } from '../../devices/relay.js';
 import { gateSimulator } from '../../simulators/gate.js';

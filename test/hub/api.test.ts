@@ -1,6 +1,6 @@
 import t from 'tap';
 import { startTestHub, tempDir, ADMIN_PASSWORD, type TestHub } from '../helpers/hub.js';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { TOKEN_TTL_MS } from '../../hub/users.js';
 import { buildApp } from '../../hub/api/app.js';
 import { silentLogger } from '../../hub/log.js';

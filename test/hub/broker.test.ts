@@ -6,7 +6,7 @@ import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { MQTT_ONLY_FACILITY, startTestHub, tempDir, waitFor, type TestHub } from '../helpers/hub.js';
 import { runCli } from '../fixtures/cli.js';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { captureLogs } from '../fixtures/logs.js';
 import { connackCode, metricValue, rawConnack, rawConnectPacket, subackCodes } from '../fixtures/mqtt.js';
 

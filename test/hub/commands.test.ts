@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { MqttClient } from 'mqtt';
 import { startTestHub, tempDir, waitFor, type TestHub } from '../helpers/hub.js';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import { SimulatedMqttDevice } from '../../simulators/mqtt-device.js';
 import { metricValue } from '../fixtures/mqtt.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { PowerMachine, combineInputs, upsInput, type PowerInput, type Transition } from '../../hub/power/machine.js';
 import type { UpsReading, UpsStatus } from '../../devices/ups-map.js';
 

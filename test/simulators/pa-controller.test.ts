@@ -1,11 +1,11 @@
 import t, { type Test } from 'tap';
 import net from 'node:net';
 import { SerialPort } from 'serialport';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
-import type { Result } from '../../hub/result.js';
+import type { Result } from '../../kernel/result.js';
 import { SerialLink } from '../../drivers/serial-link.js';
-import { PaClient, createDecoder, encode, frameBytes, paCodec, type PaAck, type PaEvent, type PaFrame } from '../../devices/pa-protocol.js';
+import { PaClient, createDecoder, encode, frameBytes, paCodec, type PaAck, type PaEvent, type PaFrame } from '../../drivers/pa-protocol.js';
 import { findSocat, startPaSimulator, type PaSimulator } from '../../simulators/pa-controller.js';
 import { waitFor } from '../helpers/wait.js';
 

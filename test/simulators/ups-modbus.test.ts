@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ManualClock } from '../../hub/clock.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import { ModbusLine } from '../../drivers/modbus.js';
 import { startUpsSimulator, UPS_STATUS_BITS, type UpsSimulatorOptions } from '../../simulators/ups-modbus.js';

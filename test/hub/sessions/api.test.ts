@@ -151,7 +151,8 @@ void t.test('offline: the allow-list is retained per gate, and offline passes ar
   const { waitFor } = await import('../../helpers/hub.js');
   await waitFor(() => ((gate.allowList as { entries?: unknown[] } | null)?.entries?.length ?? 0) === 2, 5000, 'allow-list received');
   const list = gate.allowList as { key: string; entries: { h: string; sessionId: string; from: number; to: number }[] };
-  const { gateHash, checkIdNumber } = await import('../../../hub/privacy.js');
+  const { gateHash } = await import('../../../hub/privacy.js');
+  const { checkIdNumber } = await import('../../../kernel/id-number.js');
   const norm = (id: string): string => (checkIdNumber(id) as { normalized: string }).normalized;
   // The gate decides alone: the person's hash under the gate's key is on its list.
   const h0 = gateHash(list.key, norm(people[0]!.idNumber));

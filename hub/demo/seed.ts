@@ -1,6 +1,6 @@
-import type { Hub } from '../hub/hub.js';
-import type { CheckIn } from '../hub/checkin/checkin.js';
-import { demoPeople, type DemoPerson } from './demo-people.js';
+import type { Hub } from '../hub.js';
+import type { CheckIn } from '../checkin/checkin.js';
+import { demoPeople, type DemoPerson } from '../../simulators/demo-people.js';
 
 /** The demo's sessions, relative to the moment of seeding, with who is on each roster. */
 export interface DemoSessionPlan {

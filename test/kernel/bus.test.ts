@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Bus } from '../../hub/bus.js';
+import { Bus } from '../../kernel/bus.js';
 import { captureLogs } from '../fixtures/logs.js';
 
 interface Events {

@@ -18,7 +18,7 @@ import {
   paCodec,
   parsePayload,
   type PaFrame,
-} from '../../devices/pa-protocol.js';
+} from '../../drivers/pa-protocol.js';
 
 const samples: PaFrame[] = [
   { type: 'HELLO', seq: 1, versions: [1, 2] },

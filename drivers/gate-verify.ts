@@ -1,4 +1,4 @@
-import { parseTime } from '../time.js';
+import { parseTime } from '../kernel/time.js';
 
 /** A gate's `verify` request as the contract defines it (the ID number still in clear). */
 export interface VerifyRequest {

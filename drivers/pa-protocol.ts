@@ -12,11 +12,11 @@
  *   - payload is UTF-8: `seq|VERB|key=value|key=value...`; in values `%`, `|`, `=` and control
  *     characters are percent-encoded; everything else (Chinese text included) is sent as is.
  */
-import type { Clock } from '../hub/clock.js';
-import type { Logger } from '../hub/log.js';
-import { fail, ok, type Result } from '../hub/result.js';
-import type { DecodeResult, FrameCodec, FrameDecoder, LinkState, SerialLink } from '../drivers/serial-link.js';
-import { RequestTracker } from '../drivers/request-tracker.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Logger } from '../kernel/log.js';
+import { fail, ok, type Result } from '../kernel/result.js';
+import type { DecodeResult, FrameCodec, FrameDecoder, LinkState, SerialLink } from './serial-link.js';
+import { RequestTracker } from './request-tracker.js';
 
 export const PA_PROTOCOL_VERSION = 1;
 export const PA_SUPPORTED_VERSIONS: readonly number[] = [1];
