@@ -13,7 +13,7 @@ import { Hub } from '../hub/hub.js';
 import { systemClock } from '../kernel/clock.js';
 import { silentLogger } from '../hub/log.js';
 import { parseFacility } from '../config/load.js';
-import { installBroadcast } from '../hub/broadcast/feature.js';
+import { createBroadcastFeature } from '../hub/broadcast/feature.js';
 import { findSocat, startPaSimulator, type PaSimulator } from '../simulators/pa-controller.js';
 import { type BenchResult, nowMs, round, summary } from './lib.js';
 
@@ -60,7 +60,7 @@ async function run(transport: 'tcp' | 'pty'): Promise<BenchResult> {
   const parsed = parseFacility(facilityYaml(tr), 'bench.yaml');
   if (!parsed.ok) throw new Error(`bench facility: ${JSON.stringify(parsed.errors)}`);
   const hub = new Hub({ facility: parsed.facility, dataDir: dir, httpPort: 0, mqttPort: 0, httpHost: '127.0.0.1', mqttHost: '127.0.0.1', log, clock: systemClock, adminPassword: 'bench' });
-  const feature = installBroadcast(hub);
+  const feature = hub.addFeature(createBroadcastFeature(hub.services()));
   try {
     await hub.start();
     await hub.users.create('sup', 'supervisor', 'bench-pw', '监督员');

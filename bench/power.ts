@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { systemClock } from '../kernel/clock.js';
 import { silentLogger } from '../hub/log.js';
 import { Hub } from '../hub/hub.js';
-import { installPower } from '../hub/power/feature.js';
+import { createPowerFeature } from '../hub/power/feature.js';
 import { parseFacility } from '../config/load.js';
 import { ModbusLine } from '../drivers/modbus.js';
 import { FakeDigitalInput } from '../drivers/gpio.js';
@@ -67,7 +67,7 @@ async function withHub<T>(yaml: string, gpio: FakeDigitalInput | null, fn: (hub:
   if (!f.ok) throw new Error(JSON.stringify(f.errors));
   const dir = mkdtempSync(join(tmpdir(), 'fh-bench-'));
   const hub = new Hub({ facility: f.facility, dataDir: dir, httpPort: 0, mqttPort: 0, httpHost: '127.0.0.1', mqttHost: '127.0.0.1', log: silentLogger(), clock: systemClock, adminPassword: 'bench-password', ...(gpio ? { lines: { gpioInput: () => gpio } } : {}) });
-  installPower(hub, { onShutdown: null });
+  hub.addFeature(createPowerFeature(hub.services(), { onShutdown: null }));
   try {
     await hub.start();
     return await fn(hub);

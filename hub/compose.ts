@@ -1,25 +1,27 @@
 import { Hub, type HubOptions } from './hub.js';
-import { installPower } from './power/feature.js';
+import { createPowerFeature } from './power/feature.js';
 import { createCheckInFeature } from './checkin/feature.js';
-import { installBroadcast } from './broadcast/feature.js';
+import { createBroadcastFeature } from './broadcast/feature.js';
 
 /**
  * Builds a hub with every feature of the product wired in. Tests that need only the
- * foundation construct `Hub` directly. Each feature owns one block below.
+ * foundation construct `Hub` directly. Each feature owns one block below and gets only
+ * the services it declares; features reach each other through the bus or a named
+ * function handed over here, never through each other's objects.
  */
 export function createHub(opts: HubOptions): Hub {
   const hub = new Hub(opts);
+  const services = hub.services();
 
   // --- check-in at the gates (sessions, rosters, dispersed seating) ---
-  const checkin = createCheckInFeature(hub);
-  hub.addFeature(checkin);
+  const checkin = hub.addFeature(createCheckInFeature(services));
 
   // --- power: UPS, relay modules, failover playbook ---
-  installPower(hub);
+  hub.addFeature(createPowerFeature(services));
 
   // --- call/broadcast: PA controller, supervisor warnings, announcements ---
   // Seat warnings are logged against the session of the expert at that seat.
-  installBroadcast(hub, { seatHolder: (room, seat) => checkin.checkin().holderOf(room, seat) });
+  hub.addFeature(createBroadcastFeature(services, { seatHolder: (room, seat) => checkin.checkin().holderOf(room, seat) }));
 
   return hub;
 }

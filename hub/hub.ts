@@ -13,7 +13,8 @@ import { Availability } from './availability.js';
 import { CommandLedger } from './commands.js';
 import { Ingest } from './ingest.js';
 import { buildApp } from './api/app.js';
-import type { Api, RoutePlugin } from './api/types.js';
+import type { Api } from './api/types.js';
+import type { Feature, HubServices } from './services.js';
 import type { Facility } from '../config/schema.js';
 import type { Device, DeviceContext, DeviceDriver, MqttDriver } from '../devices/types.js';
 import { HubLines, type LineOptions } from './lines.js';
@@ -45,13 +46,6 @@ export interface HubOptions {
   signal?: AbortSignal;
 }
 
-/** A hub feature (check-in, power, broadcast) wired in by the composition root. */
-export interface Feature {
-  name: string;
-  routes?: RoutePlugin;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
 
 /**
  * The one composition root (style pattern 1): builds store, bus, broker, devices,
@@ -160,12 +154,35 @@ export class Hub {
     return this.sessions.active().map((s) => s.id);
   }
 
+  /** What features may borrow; each takes the few it declares (see services.ts). */
+  services(): HubServices {
+    return {
+      facility: this.facility,
+      dataDir: this.dataDir,
+      clock: this.clock,
+      log: this.log,
+      bus: this.bus,
+      store: this.store,
+      events: this.events,
+      sessions: this.sessions,
+      availability: this.availability,
+      commands: this.commands,
+      ingest: this.ingest,
+      devices: this.devices,
+      publish: (topic, payload, opts) => this.broker.publish(topic, payload, opts),
+      publishHubState: (name, payload) => this.publishHubState(name, payload),
+      runningSessions: () => this.runningSessions(),
+      stopHub: (reason) => this.stop(reason),
+    };
+  }
+
   isReady(): boolean {
     return this.ready;
   }
 
-  addFeature(feature: Feature): void {
+  addFeature<F extends Feature>(feature: F): F {
     this.features.push(feature);
+    return feature;
   }
 
   /** The MQTT topic of the hub's own facility-wide state. */

@@ -20,7 +20,7 @@ const AlarmView = Type.Object({
 });
 
 /** GET /api/alarms and POST /api/alarms/{id}/ack. */
-export function alarmRoutes(app: Api, deps: ApiDeps): void {
+export async function alarmRoutes(app: Api, deps: ApiDeps): Promise<void> {
   const offset = deps.facility.site.utcOffset;
   const view = (a: ActiveAlarm, active: boolean) => ({
     ...a,

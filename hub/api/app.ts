@@ -84,12 +84,9 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
 
   app.addHook('onRequest', authHook(deps));
 
-  systemRoutes(app, deps);
-  authRoutes(app, deps);
-  deviceRoutes(app, deps);
-  eventRoutes(app, deps);
-  alarmRoutes(app, deps);
+  // Each route module is its own encapsulated plugin; the auth hook, the error handler and
+  // the CSV parser above are the root's and so apply inside every one of them.
+  for (const plugin of [systemRoutes, authRoutes, deviceRoutes, eventRoutes, alarmRoutes, ...(deps.routes ?? [])]) await app.register(plugin, deps);
   await consoleRoutes(app);
-  for (const plugin of deps.routes ?? []) plugin(app, deps);
   return app;
 }

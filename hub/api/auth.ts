@@ -21,7 +21,7 @@ export function authHook(deps: ApiDeps) {
   };
 }
 
-export function authRoutes(app: Api, deps: ApiDeps): void {
+export async function authRoutes(app: Api, deps: ApiDeps): Promise<void> {
   app.post(
     '/api/auth/login',
     {

@@ -18,7 +18,7 @@ const DeviceView = Type.Object({
   commands: Type.Array(Type.String()),
 });
 
-export function deviceRoutes(app: Api, deps: ApiDeps): void {
+export async function deviceRoutes(app: Api, deps: ApiDeps): Promise<void> {
   const offset = deps.facility.site.utcOffset;
   const view = (r: DeviceRecord) => ({
     ...r,

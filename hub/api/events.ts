@@ -3,7 +3,7 @@ import { HubError } from '../errors.js';
 import { formatTime, parseTime } from '../../kernel/time.js';
 import { ALL_ROLES, type Api, type ApiDeps } from './types.js';
 
-export function eventRoutes(app: Api, deps: ApiDeps): void {
+export async function eventRoutes(app: Api, deps: ApiDeps): Promise<void> {
   const offset = deps.facility.site.utcOffset;
   app.get(
     '/api/events',

@@ -23,7 +23,7 @@ function timeField(value: string | number, field: string): number {
 }
 
 export function sessionRoutes(sessions: Sessions, checkin: CheckIn): RoutePlugin {
-  return (app: Api, deps: ApiDeps) => {
+  return async (app: Api, deps: ApiDeps) => {
     const offset = deps.facility.site.utcOffset;
     const view = (s: Session) => {
       const list = checkin.checkins(s.id);

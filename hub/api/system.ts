@@ -1,7 +1,7 @@
 import { hubError } from '../errors.js';
 import type { Api, ApiDeps } from './types.js';
 
-export function systemRoutes(app: Api, deps: ApiDeps): void {
+export async function systemRoutes(app: Api, deps: ApiDeps): Promise<void> {
   app.get('/healthz', { schema: { tags: ['system'], summary: '200 once the hub is ready', security: [] } }, async (_request, reply) => {
     if (!deps.isReady()) throw hubError('HUB_ERR_NOT_READY');
     const devices = deps.availability.list();

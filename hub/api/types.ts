@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Availability } from '../availability.js';
 import type { ActiveAlarms } from '../alarms.js';
@@ -12,8 +12,12 @@ import type { Facility } from '../../config/schema.js';
 
 export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
-/** A feature's routes, registered by the composition root (sessions, power, broadcast…). */
-export type RoutePlugin = (app: Api, deps: ApiDeps) => void;
+/**
+ * A route module: a Fastify plugin (`async (app, deps)`) registered with `app.register`, so
+ * its routes, hooks and decorators stay encapsulated; the core modules and each feature's
+ * routes (sessions, power, broadcast…) are all of this shape. `deps` is the plugin's options.
+ */
+export type RoutePlugin = FastifyPluginAsync<ApiDeps, RawServerDefault, TypeBoxTypeProvider>;
 
 export interface ApiDeps {
   facility: Facility;

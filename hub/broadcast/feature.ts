@@ -1,9 +1,9 @@
 /**
- * The call/broadcast feature: wires the PA controller line into the hub (driver per transport),
- * the broadcast service (warnings, calls, emergencies), the announcement scheduler and the routes.
- * `installBroadcast(hub)` is what the composition root calls; tests call it on a bare Hub.
+ * The call/broadcast feature: the broadcast service (warnings, calls, emergencies) over the
+ * PA controllers (their lines are the hub's), the announcement scheduler and the routes.
+ * compose.ts adds it; tests add it to a bare Hub the same way.
  */
-import type { Hub, Feature } from '../hub.js';
+import type { Feature, HubServices } from '../services.js';
 import { BroadcastDevice } from '../../devices/broadcast.js';
 import { BroadcastService } from './service.js';
 import { AnnouncementScheduler } from './announcements.js';
@@ -21,35 +21,37 @@ export interface BroadcastWiring {
   seatHolder?: (room: string, seat: number) => string | null;
 }
 
-export function installBroadcast(hub: Hub, wiring: BroadcastWiring = {}): BroadcastFeature {
-  const problems = broadcastConfigProblems(hub.facility);
+export type BroadcastDeps = Pick<HubServices, 'facility' | 'clock' | 'log' | 'bus' | 'events' | 'sessions' | 'devices'>;
+
+export function createBroadcastFeature(deps: BroadcastDeps, wiring: BroadcastWiring = {}): BroadcastFeature {
+  const problems = broadcastConfigProblems(deps.facility);
   if (problems.length > 0) {
     throw new Error(`invalid broadcast configuration:\n${problems.map((p) => `  ${p.path}: found ${p.found}, expected ${p.expected}`).join('\n')}`);
   }
-  const settings = resolveSettings(hub.facility);
+  const settings = resolveSettings(deps.facility);
   let service: BroadcastService | null = null;
   let scheduler: AnnouncementScheduler | null = null;
-  const devices = (): BroadcastDevice[] => [...hub.devices.values()].filter((d): d is BroadcastDevice => d instanceof BroadcastDevice);
-  const log = hub.log.child({ module: 'broadcast' });
+  const devices = (): BroadcastDevice[] => [...deps.devices.values()].filter((d): d is BroadcastDevice => d instanceof BroadcastDevice);
+  const log = deps.log.child({ module: 'broadcast' });
 
   const feature: BroadcastFeature = {
     name: 'broadcast',
     routes: broadcastRoutes({ service: () => service, scheduler: () => scheduler, devices, settings }),
     async start() {
       service = new BroadcastService({
-        facility: hub.facility,
+        facility: deps.facility,
         settings,
         devices: devices(),
-        sessions: hub.sessions,
-        events: hub.events,
-        bus: hub.bus,
-        clock: hub.clock,
+        sessions: deps.sessions,
+        events: deps.events,
+        bus: deps.bus,
+        clock: deps.clock,
         log,
         ...(wiring.seatHolder ? { seatHolder: wiring.seatHolder } : {}),
       });
       service.start();
       const svc = service;
-      scheduler = new AnnouncementScheduler({ settings, clock: hub.clock, bus: hub.bus, log, sessions: hub.sessions, announce: (spec, sessions) => svc.announce(spec, sessions) });
+      scheduler = new AnnouncementScheduler({ settings, clock: deps.clock, bus: deps.bus, log, sessions: deps.sessions, announce: (spec, sessions) => svc.announce(spec, sessions) });
       scheduler.start();
       log.info({ devices: devices().map((d) => d.id), messages: settings.messages.size, announcements: settings.announcements.length }, 'broadcast ready');
     },
@@ -61,6 +63,5 @@ export function installBroadcast(hub: Hub, wiring: BroadcastWiring = {}): Broadc
     scheduler: () => scheduler,
     devices,
   };
-  hub.addFeature(feature);
   return feature;
 }

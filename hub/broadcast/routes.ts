@@ -82,7 +82,7 @@ export interface BroadcastRouteDeps {
 }
 
 export function broadcastRoutes(b: BroadcastRouteDeps): RoutePlugin {
-  return (app: Api, deps: ApiDeps): void => {
+  return async (app: Api, deps: ApiDeps): Promise<void> => {
     const service = (): BroadcastService => {
       const s = b.service();
       if (!s) throw hubError('HUB_ERR_NOT_READY');

@@ -1,4 +1,4 @@
-import type { Feature, Hub } from '../hub.js';
+import type { Feature, HubServices } from '../services.js';
 import { IdHasher } from '../privacy.js';
 import { parseEvent } from '../../devices/mqtt-device.js';
 import { CheckIn } from './checkin.js';
@@ -11,46 +11,48 @@ import { sessionRoutes } from '../api/sessions.js';
  */
 export type CheckInFeature = Feature & { checkin: () => CheckIn };
 
-export function createCheckInFeature(hub: Hub): CheckInFeature {
+export type CheckInDeps = Pick<HubServices, 'facility' | 'dataDir' | 'store' | 'events' | 'sessions' | 'bus' | 'clock' | 'log' | 'ingest' | 'devices' | 'publish'>;
+
+export function createCheckInFeature(deps: CheckInDeps): CheckInFeature {
   let service: CheckIn | null = null;
   const get = (): CheckIn => {
     if (!service) {
       service = new CheckIn({
-        facility: hub.facility,
-        store: hub.store,
-        events: hub.events,
-        sessions: hub.sessions,
-        hasher: IdHasher.fromDataDir(hub.dataDir),
-        bus: hub.bus,
-        clock: hub.clock,
-        log: hub.log.child({ module: 'checkin' }),
-        publish: (gateId, subtopic, payload, retain) => hub.broker.publish(`fh/${hub.facility.site.id}/${gateId}/${subtopic}`, payload, { qos: 1, retain }),
+        facility: deps.facility,
+        store: deps.store,
+        events: deps.events,
+        sessions: deps.sessions,
+        hasher: IdHasher.fromDataDir(deps.dataDir),
+        bus: deps.bus,
+        clock: deps.clock,
+        log: deps.log.child({ module: 'checkin' }),
+        publish: (gateId, subtopic, payload, retain) => deps.publish(`fh/${deps.facility.site.id}/${gateId}/${subtopic}`, payload, { qos: 1, retain }),
       });
     }
     return service;
   };
   const checkin = get();
 
-  hub.ingest.register('gate', 'verify', (m) => checkin.onVerify(m.deviceId, m.payload));
-  hub.ingest.register('gate', 'event', async (m) => {
-    const parsed = parseEvent(m.payload, hub.clock.now());
+  deps.ingest.register('gate', 'verify', (m) => checkin.onVerify(m.deviceId, m.payload));
+  deps.ingest.register('gate', 'event', async (m) => {
+    const parsed = parseEvent(m.payload, deps.clock.now());
     if ('error' in parsed) return { accepted: false, reason: parsed.error };
     const own = await checkin.onGateEvent(m.deviceId, parsed.event.type, m.payload as Record<string, unknown>);
     if (own) return own;
-    const device = hub.devices.get(m.deviceId);
+    const device = deps.devices.get(m.deviceId);
     return device?.handleMessage ? device.handleMessage(m) : { accepted: false, reason: 'no gate model' };
   });
 
   return {
     name: 'checkin',
     checkin: get,
-    routes: sessionRoutes(hub.sessions, checkin),
+    routes: sessionRoutes(deps.sessions, checkin),
     async start() {
-      hub.bus.on('checkin', 'session.status', () => checkin.publishAllowLists());
+      deps.bus.on('checkin', 'session.status', () => checkin.publishAllowLists());
       await checkin.start();
     },
     async stop() {
-      hub.bus.removeOwner('checkin');
+      deps.bus.removeOwner('checkin');
       checkin.stop();
     },
   };

@@ -5,7 +5,7 @@ import { powerConfigProblems } from '../../config/checks.js';
  * failover playbook (its loads on relay modules whose lines the hub owns), the retained `fh/{site}/hub/power` state and `GET /api/power`.
  * Every transition goes to the event log attached to every running session.
  */
-import type { Hub, Feature } from '../hub.js';
+import type { Feature, HubServices } from '../services.js';
 import type { RoutePlugin } from '../api/types.js';
 import { AlarmLatch } from '../../devices/alarm.js';
 import { UpsDevice } from '../../devices/ups.js';
@@ -16,7 +16,7 @@ import { powerRoutes } from './routes.js';
 
 export interface PowerOptions {
   /**
-   * What the hub-shutdown stage calls. Default: `hub.stop(reason)` when
+   * What the hub-shutdown stage calls. Default: `stopHub(reason)` when
    * `power.shutdown.stopHub` is true; null never stops anything (tests).
    */
   onShutdown?: ((reason: string) => void | Promise<void>) | null;
@@ -51,18 +51,23 @@ export interface PowerFeature extends Feature {
 const OWNER = 'power';
 const PUBLISH_EVERY_MS = 5000; // readings alone republish the retained state at most every 5 s
 
-/** Registers the power drivers and adds the power feature; the "power" block of compose.ts. */
-export function installPower(hub: Hub, opts: PowerOptions = {}): PowerFeature {
-  const log = hub.log.child({ module: 'power' });
-  const policy = hub.facility.power;
-  checkPolicy(hub);
+export type PowerDeps = Pick<
+  HubServices,
+  'facility' | 'clock' | 'log' | 'bus' | 'events' | 'commands' | 'availability' | 'devices' | 'sessions' | 'publish' | 'publishHubState' | 'runningSessions' | 'stopHub'
+>;
 
-  const onShutdown = opts.onShutdown !== undefined ? opts.onShutdown : policy.shutdown.stopHub ? (reason: string) => hub.stop(reason) : null;
-  const running = () => hub.sessions.active();
-  const alarms = new AlarmLatch({ source: 'power', actor: 'automation:power', bus: hub.bus, events: hub.events, log, sessionIds: () => hub.runningSessions() });
+/** The power feature; the "power" block of compose.ts adds it to the hub. */
+export function createPowerFeature(deps: PowerDeps, opts: PowerOptions = {}): PowerFeature {
+  const log = deps.log.child({ module: 'power' });
+  const policy = deps.facility.power;
+  checkPolicy(deps);
 
-  const upsDevices = (): UpsDevice[] => [...hub.devices.values()].filter((d): d is UpsDevice => d instanceof UpsDevice);
-  const relayDevices = (): RelayDevice[] => [...hub.devices.values()].filter((d): d is RelayDevice => d instanceof RelayDevice);
+  const onShutdown = opts.onShutdown !== undefined ? opts.onShutdown : policy.shutdown.stopHub ? (reason: string) => deps.stopHub(reason) : null;
+  const running = () => deps.sessions.active();
+  const alarms = new AlarmLatch({ source: 'power', actor: 'automation:power', bus: deps.bus, events: deps.events, log, sessionIds: () => deps.runningSessions() });
+
+  const upsDevices = (): UpsDevice[] => [...deps.devices.values()].filter((d): d is UpsDevice => d instanceof UpsDevice);
+  const relayDevices = (): RelayDevice[] => [...deps.devices.values()].filter((d): d is RelayDevice => d instanceof RelayDevice);
   const runtime = (): number | null => {
     const values = upsDevices()
       .map((u) => u.status().reading?.runtime ?? null)
@@ -76,25 +81,25 @@ export function installPower(hub: Hub, opts: PowerOptions = {}): PowerFeature {
     if (!started) return;
     const snap = snapshot();
     const key = JSON.stringify([snap.state, snap.stage, snap.fsd, snap.mains, snap.stages.map((s) => s.status), snap.shedLoads.length, snap.runtimeShortfall !== null]);
-    const now = hub.clock.now();
+    const now = deps.clock.now();
     if (!force && key === lastPublished.key && now - lastPublished.at < PUBLISH_EVERY_MS) return;
     lastPublished = { key, at: now };
-    hub.publishHubState('power', wireView(snap, hub.facility.site.utcOffset)).catch((err: unknown) => log.debug({ err }, 'power state not published'));
+    deps.publishHubState('power', wireView(snap, deps.facility.site.utcOffset)).catch((err: unknown) => log.debug({ err }, 'power state not published'));
   };
 
   const playbook = new Playbook({
     policy,
-    clock: hub.clock,
+    clock: deps.clock,
     log,
-    bus: hub.bus,
-    events: hub.events,
-    commands: hub.commands,
-    availability: hub.availability,
-    devices: hub.devices,
+    bus: deps.bus,
+    events: deps.events,
+    commands: deps.commands,
+    availability: deps.availability,
+    devices: deps.devices,
     alarms,
-    site: hub.facility.site.id,
+    site: deps.facility.site.id,
     activeSessions: running,
-    publishToDevice: (deviceId, message) => hub.broker.publish(`fh/${hub.facility.site.id}/${deviceId}/cmd`, message, { qos: 1 }),
+    publishToDevice: (deviceId, message) => deps.publish(`fh/${deps.facility.site.id}/${deviceId}/cmd`, message, { qos: 1 }),
     runtime,
     onShutdown,
     changed: () => publish(false),
@@ -103,20 +108,20 @@ export function installPower(hub: Hub, opts: PowerOptions = {}): PowerFeature {
   const onTransition = (t: Transition): void => {
     const snap = snapshot();
     log.info({ from: t.from, to: t.to, reason: t.reason }, 'power state');
-    hub.events
+    deps.events
       .append({
         type: 'power.state',
         actor: 'automation:power',
-        sessionIds: hub.runningSessions(),
+        sessionIds: deps.runningSessions(),
         data: { from: t.from, to: t.to, reason: t.reason, mains: snap.mains, charge: snap.battery.charge, runtime: snap.runtime },
       })
       .catch((err: unknown) => log.error({ err }, 'power transition not logged'));
-    hub.bus.emit('power.state', { from: t.from, to: t.to, snapshot: snap as unknown as Record<string, unknown> });
+    deps.bus.emit('power.state', { from: t.from, to: t.to, snapshot: snap as unknown as Record<string, unknown> });
     playbook.onState(t.from, t.to);
     publish(true);
   };
 
-  const machine = new PowerMachine({ clock: hub.clock, rideThroughMs: policy.rideThroughMs, mainsStableMs: policy.mainsStableMs, onTransition });
+  const machine = new PowerMachine({ clock: deps.clock, rideThroughMs: policy.rideThroughMs, mainsStableMs: policy.mainsStableMs, onTransition });
 
   const evaluate = (): void => {
     machine.update(combineInputs(upsDevices().map((u) => upsInput(u.id, u.status(), policy))));
@@ -127,7 +132,7 @@ export function installPower(hub: Hub, opts: PowerOptions = {}): PowerFeature {
       const s = u.status();
       return {
         deviceId: u.id,
-        available: hub.availability.isAvailable(u.id),
+        available: deps.availability.isAvailable(u.id),
         source: s.source,
         comm: s.comm,
         onBattery: s.reading ? s.reading.onBattery || !s.reading.mainsPresent : null,
@@ -163,14 +168,14 @@ export function installPower(hub: Hub, opts: PowerOptions = {}): PowerFeature {
     };
   }
 
-  const routes: RoutePlugin = (app, deps) => powerRoutes(app, deps, { snapshot });
+  const routes: RoutePlugin = async (app, deps) => powerRoutes(app, deps, { snapshot });
 
   const feature: PowerFeature = {
     name: OWNER,
     routes,
     async start() {
       started = true;
-      hub.bus.on(OWNER, 'ups.status', () => {
+      deps.bus.on(OWNER, 'ups.status', () => {
         evaluate();
         playbook.recheckRuntime();
         publish(false);
@@ -180,21 +185,20 @@ export function installPower(hub: Hub, opts: PowerOptions = {}): PowerFeature {
     },
     async stop() {
       started = false;
-      hub.bus.removeOwner(OWNER);
+      deps.bus.removeOwner(OWNER);
       machine.stop();
       await playbook.stop();
     },
     snapshot,
     idle: () => playbook.idle(),
   };
-  hub.addFeature(feature);
   return feature;
 }
 
 /** Fails closed: shutdown hosts must be MQTT devices of this facility. */
-function checkPolicy(hub: Hub): void {
+function checkPolicy(deps: Pick<PowerDeps, 'facility'>): void {
   // The loader already refuses these; a facility built in code is checked here too.
-  const problems = powerConfigProblems(hub.facility);
+  const problems = powerConfigProblems(deps.facility);
   if (problems.length) throw new Error(`invalid power config: ${problems.map((p) => `${p.path}: found ${p.found}, expected ${p.expected}`).join('; ')}`);
 }
 

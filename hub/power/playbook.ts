@@ -53,7 +53,7 @@ export interface PlaybookDeps {
   events: EventLog;
   commands: CommandLedger;
   availability: Availability;
-  devices: Map<string, Device>;
+  devices: ReadonlyMap<string, Device>;
   alarms: AlarmLatch;
   site: string;
   activeSessions: () => Session[];

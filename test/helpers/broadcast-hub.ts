@@ -10,7 +10,7 @@ import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import type { Role } from '../../hub/users.js';
 import type { Session } from '../../hub/sessions/sessions.js';
-import { installBroadcast, type BroadcastFeature } from '../../hub/broadcast/feature.js';
+import { createBroadcastFeature, type BroadcastFeature } from '../../hub/broadcast/feature.js';
 import type { BroadcastDevice } from '../../devices/broadcast.js';
 import { findSocat, startPaSimulator, type PaSimulator } from '../../simulators/pa-controller.js';
 import { ADMIN_PASSWORD, facility, tempDir } from './hub.js';
@@ -93,7 +93,7 @@ export async function startBroadcastHub(t: Test, transport: BroadcastTransport, 
   const tr = transport === 'tcp' ? `{ type: tcp, host: 127.0.0.1, port: ${sim.port} }` : `{ type: serial, path: "${sim.ptyPath ?? ''}", baudRate: 19200 }`;
   const tmp = tempDir('fh-bc-');
   const hub = new Hub({ facility: facility(broadcastFacilityYaml(tr, opts)), dataDir: tmp.dir, httpPort: 0, mqttPort: 0, httpHost: '127.0.0.1', mqttHost: '127.0.0.1', log, clock, adminPassword: ADMIN_PASSWORD });
-  const feature = installBroadcast(hub);
+  const feature = hub.addFeature(createBroadcastFeature(hub.services()));
   t.teardown(async () => {
     await hub.stop('test');
     tmp.cleanup();

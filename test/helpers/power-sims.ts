@@ -6,7 +6,7 @@
 import { ManualClock } from '../../kernel/clock.js';
 import { Hub, type HubOptions } from '../../hub/hub.js';
 import { silentLogger } from '../../hub/log.js';
-import { installPower, type PowerFeature, type PowerOptions } from '../../hub/power/feature.js';
+import { createPowerFeature, type PowerFeature, type PowerOptions } from '../../hub/power/feature.js';
 import type { LineOptions } from '../../hub/lines.js';
 import { startUpsSimulator, type UpsSimulator } from '../../simulators/ups-modbus.js';
 import { startRelaySimulator, type RelaySimulator } from '../../simulators/relay-modbus.js';
@@ -101,7 +101,7 @@ export async function startPowerRig(o: PowerRigOptions = {}): Promise<PowerRig> 
       lines: { reconnect: { initialMs: 20, maxMs: 100 } },
     };
     hub = new Hub(opts);
-    power = installPower(hub, { onShutdown: (reason) => void shutdowns.push(reason), ...o.powerOptions });
+    power = hub.addFeature(createPowerFeature(hub.services(), { onShutdown: (reason) => void shutdowns.push(reason), ...o.powerOptions }));
     await hub.start();
   } catch (err) {
     // A facility the loader refuses fails before the hub exists: the simulators still stop.
@@ -159,7 +159,7 @@ export async function startPowerHub(yaml: string, clock: ManualClock, options: P
     adminPassword: ADMIN_PASSWORD,
     lines: { reconnect: { initialMs: 20, maxMs: 100 }, ...(gpioInput ? { gpioInput } : {}) },
   });
-  const power = installPower(hub, { onShutdown: null, ...powerOptions });
+  const power = hub.addFeature(createPowerFeature(hub.services(), { onShutdown: null, ...powerOptions }));
   await hub.start();
   return {
     hub,

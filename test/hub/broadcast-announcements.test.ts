@@ -117,11 +117,11 @@ void t.test('an invalid broadcast section is refused by the loader and by the fe
   f.broadcast = { ...f.broadcast, ...raw.broadcast };
   t.match(broadcastConfigProblems(f), expected);
   const { Hub } = await import('../../hub/hub.js');
-  const { installBroadcast } = await import('../../hub/broadcast/feature.js');
+  const { createBroadcastFeature } = await import('../../hub/broadcast/feature.js');
   const { tempDir } = await import('../helpers/hub.js');
   const tmp = tempDir();
   t.teardown(tmp.cleanup);
   const hub = new Hub({ facility: f, dataDir: tmp.dir, httpPort: 0, mqttPort: 0 });
   t.teardown(() => hub.stop('test'));
-  t.throws(() => installBroadcast(hub), /invalid broadcast configuration:\n.*\/broadcast\/announcements\/0\/cron/);
+  t.throws(() => createBroadcastFeature(hub.services()), /invalid broadcast configuration:\n.*\/broadcast\/announcements\/0\/cron/);
 });
