@@ -1,6 +1,7 @@
 // One flat config: typescript-eslint's type-aware recommended rules over every TypeScript folder.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layerConfigs } from './eslint.layers.js';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'data/**', '.tap/**', 'coverage/**'] },
@@ -19,6 +20,8 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  // The layers (docs/architecture.md): which folder may import which.
+  ...layerConfigs,
   {
     // Tests read untyped JSON from HTTP and MQTT answers; the sources keep these rules.
     files: ['test/**/*.ts'],

@@ -1,4 +1,4 @@
-import type { Logger } from '../hub/log.js';
+import type { Logger } from './log.js';
 
 /**
  * A typed in-process event bus (style pattern 5). Every listener belongs to an owner;
