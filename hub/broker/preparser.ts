@@ -46,7 +46,6 @@ const PUBCOMP = 7;
 const SUBSCRIBE = 8;
 const UNSUBSCRIBE = 10;
 const PINGREQ = 12;
-const DISCONNECT = 14;
 
 const SERVER_ONLY: Record<number, string> = { 2: 'CONNACK', 9: 'SUBACK', 11: 'UNSUBACK', 13: 'PINGRESP' };
 
@@ -291,6 +290,10 @@ export class MqttPreparser {
     const start = 0; // first byte of the run of valid packets not yet forwarded
     let at = 0;
     while (at < buf.length) {
+      // The packet type is judged on its first byte: random bytes and a client that skips
+      // CONNECT are cut off without waiting for a body they may never send.
+      const tv = this.typeProblem(buf[at]!);
+      if (tv) return this.fail(forward, buf, start, at, tv);
       if (at + 2 > buf.length) break;
       // Remaining Length: at most four bytes, 7 bits each (2.2.3).
       let rl = 0;
@@ -337,18 +340,26 @@ export class MqttPreparser {
     return { forward, violation: v };
   }
 
+  private typeProblem(first: number): Violation | null {
+    const type = first >> 4;
+    if (!this.connected) return type === CONNECT ? null : bad('the first packet is not CONNECT [MQTT-3.1.0-1]');
+    if (type === CONNECT) return bad('a second CONNECT [MQTT-3.1.0-2]');
+    const serverOnly = SERVER_ONLY[type];
+    if (serverOnly) return bad(`${serverOnly} is sent by servers only`);
+    if (type === 0 || type === 15) return bad(`reserved packet type ${type}`);
+    return null;
+  }
+
+  /** A complete packet whose type `typeProblem` already accepted. */
   private check(first: number, b: Buffer, s: number, e: number): Violation | null {
     const type = first >> 4;
     const flags = first & 0x0f;
-    if (!this.connected) {
-      if (type !== CONNECT) return bad('the first packet is not CONNECT [MQTT-3.1.0-1]');
-      const v = checkConnect(flags, b, s, e);
-      if (!v) this.connected = true;
-      return v;
-    }
     switch (type) {
-      case CONNECT:
-        return bad('a second CONNECT [MQTT-3.1.0-2]');
+      case CONNECT: {
+        const v = checkConnect(flags, b, s, e);
+        if (!v) this.connected = true;
+        return v;
+      }
       case PUBLISH:
         return checkPublish(flags, b, s, e);
       case PUBACK:
@@ -359,15 +370,11 @@ export class MqttPreparser {
       case SUBSCRIBE:
       case UNSUBSCRIBE:
         return checkSubscribe(type, flags, b, s, e, this.opts.maxQos);
-      case PINGREQ:
-      case DISCONNECT: {
+      default: {
+        // PINGREQ and DISCONNECT: no variable header, no payload.
         const name = type === PINGREQ ? 'PINGREQ' : 'DISCONNECT';
         if (flags !== 0) return bad(`${name} fixed header flags are reserved [MQTT-2.2.2-2]`);
         return e === s ? null : bad(`${name} remaining length ${e - s}, must be 0`);
-      }
-      default: {
-        const serverOnly = SERVER_ONLY[type];
-        return bad(serverOnly ? `${serverOnly} is sent by servers only` : `reserved packet type ${type}`);
       }
     }
   }
