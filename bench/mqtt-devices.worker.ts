@@ -8,10 +8,18 @@ import mqtt, { type MqttClient } from 'mqtt';
  */
 type Msg =
   | { op: 'connect'; url: string; site: string; devices: { id: string; token: string }[] }
-  | { op: 'burst'; requests: { deviceId: string; requestId: string; idNumber: string; name: string }[]; spreadMs?: number }
+  | { op: 'burst'; requests: { deviceId: string; requestId: string; idNumber: string; name: string }[]; spreadMs?: number; expect: Expect }
   | { op: 'close' };
 
+/** The answer every gate must get in a round; anything else fails the bench. */
+interface Expect {
+  decision: 'grant' | 'deny';
+  reason?: string;
+  seated: boolean;
+}
+
 const port = parentPort!;
+let expect: Expect = { decision: 'grant', seated: false };
 const clients = new Map<string, MqttClient>();
 const pending = new Map<string, number>();
 const arrived = new Map<string, number>();
@@ -48,6 +56,7 @@ async function handle(msg: Msg): Promise<void> {
   } else if (msg.op === 'burst') {
     samples = [];
     expected = msg.requests.length;
+    expect = msg.expect;
     const send = (r: (typeof msg.requests)[number]): void => {
       pending.set(r.requestId, now());
       clients.get(r.deviceId)!.publish(`fh/${site}/${r.deviceId}/verify`, JSON.stringify({ requestId: r.requestId, idNumber: r.idNumber, name: r.name, faceScore: 0.95, liveness: true }), { qos: 1 });
@@ -68,9 +77,20 @@ function onMessage(c: MqttClient, deviceId: string, topic: string, payload: Buff
     c.publish(`fh/${site}/${deviceId}/cmd/ack`, JSON.stringify({ id, ok: true }), { qos: 1 });
     return;
   }
-  const { requestId } = JSON.parse(payload.toString()) as { requestId: string };
+  const answer = JSON.parse(payload.toString()) as { requestId: string; decision?: string; reason?: string; room?: unknown; seat?: unknown };
+  const { requestId } = answer;
   const t0 = pending.get(requestId);
   if (t0 === undefined) return;
+  // The simulated gate checks its answer: a regression to a cheap wrong path (a deny, a
+  // grant without a seat) must fail the bench, not improve its figures.
+  const wrong =
+    answer.decision !== expect.decision ||
+    (expect.reason !== undefined && answer.reason !== expect.reason) ||
+    (expect.seated && (typeof answer.room !== 'string' || answer.seat === undefined));
+  if (wrong) {
+    port.postMessage({ op: 'error', error: `${deviceId} request ${requestId}: expected ${JSON.stringify(expect)}, got ${payload.toString()}` });
+    return;
+  }
   pending.delete(requestId);
   samples.push((arrived.get(deviceId) ?? now()) - t0);
   if (samples.length === expected) port.postMessage({ op: 'burst-done', samples });

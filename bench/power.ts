@@ -18,9 +18,12 @@ import { FakeDigitalInput } from '../drivers/gpio.js';
 import { startUpsSimulator } from '../simulators/ups-modbus.js';
 import { startRelaySimulator } from '../simulators/relay-modbus.js';
 
-export type BenchResult = { name: string; figures: Record<string, number | string>; goal?: string; pass?: boolean };
+import type { BenchResult } from './lib.js';
 
+/** Mains-loss trials take a poll period each: 20, so no p99 is printed for them (it would be the maximum). */
 const TRIALS = 20;
+/** GPIO trials are quick: enough for a p99. */
+const EDGE_TRIALS = 100;
 const POLL_MS = 1000; // the UPS default
 
 function pct(sorted: number[], p: number): number {
@@ -119,12 +122,13 @@ export async function benchPower(): Promise<BenchResult[]> {
       return out.sort((a, b) => a - b);
     });
     const base = await bareReadRoundTrip(ups.port);
-    const p99 = pct(lat, 99);
+    const max = pct(lat, 100);
     results.push({
-      name: 'power: mains loss → sheddable loads verified off (Modbus TCP UPS)',
-      figures: { trials: TRIALS, pollMs: POLL_MS, p50Ms: pct(lat, 50), p99Ms: p99, maxMs: pct(lat, 100), baselineModbusReadP50Ms: pct(base, 50), ratioP50ToPoll: Math.round((pct(lat, 50) / POLL_MS) * 100) / 100, ratioP50ToBaseline: Math.round(pct(lat, 50) / Math.max(0.001, pct(base, 50))) },
-      goal: `p99 ≤ poll + 250 ms (${POLL_MS + 250} ms)`,
-      pass: p99 <= POLL_MS + 250,
+      id: 'power-mains-shed',
+      name: `power: mains loss → sheddable loads verified off (Modbus TCP UPS), ${TRIALS} trials (max, not p99)`,
+      figures: { trials: TRIALS, pollMs: POLL_MS, p50Ms: pct(lat, 50), maxMs: max, baselineModbusReadP50Ms: pct(base, 50), ratioP50ToPoll: Math.round((pct(lat, 50) / POLL_MS) * 100) / 100, ratioP50ToBaseline: Math.round(pct(lat, 50) / Math.max(0.001, pct(base, 50))) },
+      goal: `max ≤ poll + 250 ms (${POLL_MS + 250} ms)`,
+      pass: max <= POLL_MS + 250,
     });
 
     // (2) GPIO edge → loads shed, in-process.
@@ -133,7 +137,7 @@ export async function benchPower(): Promise<BenchResult[]> {
       const power = () => [...hub.features].find((f) => f.name === 'power') as unknown as { snapshot(): { state: string; stages: { stage: string; status: string }[] }; idle(): Promise<void> };
       await waitFor(() => power().snapshot().state === 'mains-ok' && hub.availability.isAvailable('relay-2'), 10_000);
       const out: number[] = [];
-      for (let i = 0; i < TRIALS; i++) {
+      for (let i = 0; i < EDGE_TRIALS; i++) {
         const t0 = performance.now();
         gpio.set(1);
         await waitFor(() => power().snapshot().state !== 'mains-ok' && power().snapshot().stages.some((s) => s.stage === 'shed' && (s.status === 'done' || s.status === 'failed')), 10_000);
@@ -146,7 +150,7 @@ export async function benchPower(): Promise<BenchResult[]> {
       // Baseline: one write + read-back through the same relay device.
       const relay = hub.devices.get('relay-2') as unknown as { setOutput(id: string, on: boolean, issuer: string): Promise<{ ok: boolean }> };
       const single: number[] = [];
-      for (let i = 0; i < TRIALS; i++) {
+      for (let i = 0; i < EDGE_TRIALS; i++) {
         const t0 = performance.now();
         await relay.setOutput('a', i % 2 === 0, 'automation:bench');
         single.push(performance.now() - t0);
@@ -155,8 +159,11 @@ export async function benchPower(): Promise<BenchResult[]> {
     });
     const ep99 = pct(edge.out, 99);
     results.push({
-      name: 'power: GPIO edge → sheddable loads verified off (in-process)',
-      figures: { trials: TRIALS, loads: 3, p50Ms: pct(edge.out, 50), p99Ms: ep99, baselineOneVerifiedWriteP50Ms: pct(edge.single, 50), ratioP50ToBaseline: Math.round((pct(edge.out, 50) / Math.max(0.001, pct(edge.single, 50))) * 10) / 10 },
+      id: 'power-gpio-shed-inprocess',
+      // What it covers, plainly: the input is a FakeDigitalInput set from this process; no
+      // kernel GPIO edge, no interrupt latency. It measures the hub from edge event to verified relays.
+      name: `power: GPIO edge → sheddable loads verified off (in-process FakeDigitalInput, no real edge), ${EDGE_TRIALS} trials`,
+      figures: { trials: EDGE_TRIALS, loads: 3, p50Ms: pct(edge.out, 50), p99Ms: ep99, baselineOneVerifiedWriteP50Ms: pct(edge.single, 50), ratioP50ToBaseline: Math.round((pct(edge.out, 50) / Math.max(0.001, pct(edge.single, 50))) * 10) / 10 },
       goal: 'p99 ≤ 50 ms',
       pass: ep99 <= 50,
     });

@@ -129,6 +129,7 @@ export class Hub {
     const deviceIds = new Set(this.facility.devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id));
     this.broker = new EmbeddedBroker({
       site: this.facility.site.id,
+      clock: this.clock,
       log: this.log.child({ module: 'broker' }),
       metrics: this.metrics,
       isDevice: (id) => deviceIds.has(id),

@@ -27,12 +27,3 @@ export function checkSubscribe(site: string, deviceId: string, filter: string): 
   // Any filter that starts inside the hub's tree can only match topics in that tree.
   return filter.startsWith(`fh/${site}/hub/`);
 }
-
-/** MQTT 3.1.1 forbids these in UTF-8 strings (1.5.3); aedes lets them through (facts.md). */
-export function hasForbiddenChars(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c <= 0x1f || (c >= 0x7f && c <= 0x9f) || c === 0xfffd) return true;
-  }
-  return false;
-}

@@ -2,13 +2,31 @@ import { createServer, type Server } from 'node:net';
 import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { checkPublish, checkSubscribe, hasForbiddenChars, topicPrefix } from './acl.js';
+import { checkPublish, checkSubscribe, topicPrefix } from './acl.js';
 import type { DeviceMessage, IngestOutcome } from '../../devices/seam.js';
+import { systemClock, type Clock } from '../../kernel/clock.js';
+import { StrictMqttStream } from './strict-stream.js';
+import type { Violation } from './preparser.js';
+import { ConnectionGuard, DEFAULT_GUARD, type GuardLimits } from './guard.js';
 
-/** A message a device published, parsed as JSON, before the hub decided on it. */
-export interface BrokerLimits {
+/** The highest QoS the hub grants (subscriptions, wills): its contract is QoS 1 throughout. */
+export const MAX_QOS = 1;
+
+export interface BrokerLimits extends GuardLimits {
   /** Largest payload the hub accepts from a device, in bytes (64 KiB: a full state with margin). */
   maxPayloadBytes: number;
+  /**
+   * Largest whole MQTT packet a client may send, in bytes (128 KiB), enforced by the
+   * pre-parser when the fixed header is read, before any byte of the body is buffered. A
+   * payload above maxPayloadBytes but within this is acknowledged and rejected by the hub
+   * (the device is told nothing by MQTT 3.1.1 either way); a larger packet ends the connection.
+   */
+  maxPacketBytes: number;
+  /**
+   * Loopback peers (the hub's own simulators and local tools) are not throttled (true).
+   * Device floods come from the network; tests of the throttles turn this off.
+   */
+  exemptLoopback: boolean;
   /** QoS 1 messages queued per client before aedes drops the slow client (aedes default 42). */
   queueLimit: number;
   /** A socket must send CONNECT within this many ms (10 s; aedes default 30 s). */
@@ -22,7 +40,10 @@ export interface BrokerLimits {
 }
 
 export const DEFAULT_LIMITS: BrokerLimits = {
+  ...DEFAULT_GUARD,
   maxPayloadBytes: 64 * 1024,
+  maxPacketBytes: 128 * 1024,
+  exemptLoopback: true,
   queueLimit: 200,
   connectTimeoutMs: 10_000,
   drainTimeoutMs: 10_000,
@@ -43,6 +64,12 @@ export interface BrokerContext {
   onConnect: (deviceId: string) => void;
   onDisconnect: (deviceId: string) => void;
   limits?: Partial<BrokerLimits>;
+  /** Time for the per-address throttles; defaults to the system clock. */
+  clock?: Clock;
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
 type AuthError = Error & { returnCode: number };
@@ -71,8 +98,11 @@ export class EmbeddedBroker {
   /** The token version (stored hash) each live connection proved. */
   private readonly admittedUnder = new WeakMap<Client, string>();
 
+  private readonly guard: ConnectionGuard;
+
   constructor(private readonly ctx: BrokerContext) {
     this.limits = { ...DEFAULT_LIMITS, ...ctx.limits };
+    this.guard = new ConnectionGuard(this.limits, ctx.clock ?? systemClock);
   }
 
   async listen(port: number, host = '0.0.0.0'): Promise<number> {
@@ -131,7 +161,18 @@ export class EmbeddedBroker {
     });
     // TCP_NODELAY on the broker's sockets: without it a QoS 1 round trip waits ~40 ms on
     // Nagle plus the peer's delayed ACK (facts.md).
-    const server = createServer({ noDelay: true }, (socket) => aedes.handle(socket));
+    const server = createServer({ noDelay: true }, (socket) => {
+      const address = socket.remoteAddress ?? '';
+      if (this.throttled(address) && this.guard.admitConnection(address) === 'flood') {
+        this.ctx.metrics.mqttRefused.inc({ what: 'flood' });
+        if (this.guard.firstReport(address, 'flood')) this.ctx.log.warn({ address, perSecond: this.limits.connectPerSecond, burst: this.limits.connectBurst }, 'mqtt connection flood: closing new connections from this address until it slows down');
+        socket.destroy();
+        return;
+      }
+      // Every byte a client sends passes the strict pre-parser before aedes sees it.
+      const stream = new StrictMqttStream(socket, { maxPacketBytes: this.limits.maxPacketBytes, maxQos: MAX_QOS }, (v) => this.protocolViolation(address, v));
+      aedes.handle(stream);
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -196,7 +237,16 @@ export class EmbeddedBroker {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private refuse(what: 'connect' | 'publish' | 'subscribe', clientId: string, detail: Record<string, unknown>, reason: string): void {
+  private throttled(address: string): boolean {
+    return !(this.limits.exemptLoopback && isLoopback(address));
+  }
+
+  private protocolViolation(address: string, v: Violation): void {
+    // Logged once per address and kind of violation (digits dropped: "packet of N bytes").
+    this.refuse('protocol', address || '(unknown)', { address, connack: v.connack }, v.reason, v.reason.replace(/[0-9]+/g, 'N'));
+  }
+
+  private refuse(what: 'connect' | 'publish' | 'subscribe' | 'protocol', clientId: string, detail: Record<string, unknown>, reason: string, kind = reason): void {
     this.ctx.metrics.mqttRefused.inc({ what });
     let seen = this.loggedRefusals.get(clientId);
     if (!seen) {
@@ -204,23 +254,27 @@ export class EmbeddedBroker {
       if (this.loggedRefusals.size >= 10_000) this.loggedRefusals.delete(this.loggedRefusals.keys().next().value as string);
       seen = new Set<string>();
     }
-    const key = `${what}:${reason}`;
+    const key = `${what}:${kind}`;
     if (seen.has(key)) return;
     seen.add(key);
     this.loggedRefusals.set(clientId, seen);
     this.ctx.log.warn({ clientId, what, reason, ...detail }, `mqtt ${what} refused`);
   }
 
-  private preConnect(packet: { clientId?: string; clean?: boolean; username?: string; will?: { topic?: string; qos?: number } }): AuthError | null {
+  private preConnect(packet: { clientId?: string; clean?: boolean; username?: string; will?: { topic?: string; qos?: 0 | 1 | 2 } }): AuthError | null {
     const clientId = packet.clientId ?? '';
     // MQTT 3.1.1 [3.1.3-8]: an empty client id needs clean session; aedes does not check it.
+    // (Ill-formed UTF-8, U+0000 and control characters never get here: the pre-parser
+    // closes such connections, as [MQTT-1.5.3-1, -2] require.)
     if (clientId === '' && packet.clean === false) return this.connectRefusal(clientId, 'empty client id without clean session', 2);
-    if (hasForbiddenChars(clientId)) return this.connectRefusal(clientId, 'control characters in client id', 2);
     const will = packet.will;
     if (will) {
       const user = packet.username ?? '';
       if (will.topic !== `${topicPrefix(this.ctx.site, user)}status`) return this.connectRefusal(clientId, 'will topic is not the device status topic', 5);
-      if ((will.qos ?? 0) > 1) return this.connectRefusal(clientId, 'will QoS above 1', 5);
+      // MQTT 3.1.1 allows will QoS 2; the hub delivers everything at QoS 1, so the will is
+      // downgraded to the QoS the hub grants rather than the client refused (aedes keeps
+      // this very object as the will).
+      if ((will.qos ?? 0) > MAX_QOS) will.qos = MAX_QOS;
     }
     return null;
   }
@@ -234,15 +288,15 @@ export class EmbeddedBroker {
     const verdict = this.connectVerdicts.get(client);
     if (verdict) return verdict;
     const id = username ?? '';
-    if (!id || hasForbiddenChars(id) || !this.ctx.isDevice(id)) {
-      this.refuse('connect', client.id, { username: id }, 'unknown device');
-      return authError(4, 'bad user name or password');
+    const address = client.conn instanceof StrictMqttStream ? client.conn.remoteAddress : '';
+    if (this.throttled(address) && this.guard.authBlocked(address)) {
+      // Refused before the token is checked: a wrong-token flood must not buy scrypt work.
+      this.ctx.metrics.mqttRefused.inc({ what: 'connect' });
+      return authError(5, 'too many failed logins from this address');
     }
+    if (!id || !this.ctx.isDevice(id)) return this.loginFailed(client, address, id, 'unknown device');
     const admittedUnder = password === undefined ? null : await this.ctx.checkToken(id, password.toString('utf8'));
-    if (admittedUnder === null) {
-      this.refuse('connect', client.id, { username: id }, 'wrong token');
-      return authError(4, 'bad user name or password');
-    }
+    if (admittedUnder === null) return this.loginFailed(client, address, id, 'wrong token');
     // A client id held by another device's live connection is refused (code 2): otherwise
     // aedes would close that device's session, letting one device knock another offline.
     for (const [other, clients] of this.clientsOf) {
@@ -257,6 +311,14 @@ export class EmbeddedBroker {
     set.add(client);
     this.clientsOf.set(id, set);
     return null;
+  }
+
+  private loginFailed(client: Client, address: string, username: string, reason: string): AuthError {
+    this.refuse('connect', client.id, { username }, reason);
+    if (this.throttled(address) && this.guard.authFailed(address) && this.guard.firstReport(address, 'auth')) {
+      this.ctx.log.warn({ address, failures: this.limits.authFailures, windowMs: this.limits.authWindowMs }, 'mqtt failed-login flood: refusing logins from this address for a while');
+    }
+    return authError(4, 'bad user name or password');
   }
 
   private async authorizePublish(client: Client | null, packet: PublishPacket): Promise<void> {
@@ -279,7 +341,6 @@ export class EmbeddedBroker {
       }
     };
     if (!deviceId) return drop('not authenticated', 'refused');
-    if (hasForbiddenChars(packet.topic)) return drop('control characters in topic', 'refused');
     const acl = checkPublish(this.ctx.site, deviceId, packet.topic);
     if (!acl.allow) return drop(acl.reason, 'refused');
     if (payload.length > this.limits.maxPayloadBytes) return drop(`too-large: ${payload.length} bytes > ${this.limits.maxPayloadBytes}`, 'rejected');
@@ -303,8 +364,10 @@ export class EmbeddedBroker {
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
     const deviceId = this.deviceOf.get(client);
-    if (deviceId && !hasForbiddenChars(sub.topic) && checkSubscribe(this.ctx.site, deviceId, sub.topic)) {
-      return sub.qos > 1 ? { ...sub, qos: 1 } : sub;
+    if (deviceId && checkSubscribe(this.ctx.site, deviceId, sub.topic)) {
+      // The pre-parser already capped the request to MAX_QOS, so the SUBACK aedes writes
+      // (the requested QoS) is the QoS granted here.
+      return { ...sub, qos: Math.min(sub.qos, MAX_QOS) as 0 | 1 };
     }
     this.refuse('subscribe', client.id, { filter: sub.topic }, 'outside the device ACL');
     return null;

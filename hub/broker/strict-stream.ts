@@ -1,0 +1,98 @@
+import { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { MqttPreparser, type PreparserOptions, type Violation } from './preparser.js';
+
+/** How long a connection refused with a CONNACK may take to flush it before it is destroyed (5 s). */
+const CONNACK_FLUSH_MS = 5_000;
+
+/**
+ * The connection aedes sees: the client's bytes reach it only through the strict
+ * pre-parser (one complete, valid packet at a time), and what aedes writes goes straight to
+ * the socket. Back-pressure holds both ways: a full aedes read buffer pauses the socket, and
+ * a socket that does not drain holds aedes' writes (so its `drainTimeout` still applies).
+ */
+export class StrictMqttStream extends Duplex {
+  /** The peer's address, for the per-address throttles of the broker. */
+  readonly remoteAddress: string;
+  private readonly parser: MqttPreparser;
+  private pendingWrite: ((err?: Error | null) => void) | null = null;
+  private refusedWithConnack = false;
+
+  constructor(
+    private readonly socket: Socket,
+    opts: PreparserOptions,
+    private readonly onViolation: (v: Violation, stream: StrictMqttStream) => void,
+  ) {
+    super({ allowHalfOpen: false });
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.parser = new MqttPreparser(opts);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.push(null));
+    socket.on('error', (err) => this.destroy(err));
+    socket.on('close', () => this.destroy());
+    socket.on('drain', () => {
+      const cb = this.pendingWrite;
+      this.pendingWrite = null;
+      cb?.();
+    });
+  }
+
+  /** Bytes held for an incomplete packet (at most the packet limit). */
+  get heldBytes(): number {
+    return this.parser.heldBytes;
+  }
+
+  private onData(chunk: Buffer): void {
+    const { forward, violation } = this.parser.feed(chunk);
+    let more = true;
+    for (const b of forward) more = this.push(b) && more;
+    if (violation) {
+      this.socket.pause();
+      this.socket.removeAllListeners('data');
+      this.onViolation(violation, this);
+      if (violation.connack !== undefined) {
+        // [MQTT-3.1.2-2]: answer the return code, then disconnect.
+        this.refusedWithConnack = true;
+        this.socket.setTimeout(CONNACK_FLUSH_MS, () => this.socket.destroy());
+        this.socket.end(Buffer.from([0x20, 0x02, 0x00, violation.connack]));
+      } else {
+        this.socket.destroy();
+      }
+      this.destroy();
+      return;
+    }
+    if (!more) this.socket.pause();
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.socket.write(chunk)) cb();
+    else this.pendingWrite = cb;
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    this.socket.cork();
+    let ok = true;
+    for (const c of chunks) ok = this.socket.write(c.chunk);
+    this.socket.uncork();
+    if (ok) cb();
+    else this.pendingWrite = cb;
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.socket.end();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // A CONNACK refusal is still flushing: the socket ends itself (or times out).
+    if (!this.refusedWithConnack) this.socket.destroy();
+    const pending = this.pendingWrite;
+    this.pendingWrite = null;
+    pending?.(err ?? new Error('connection closed'));
+    cb(err);
+  }
+}
