@@ -59,7 +59,8 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // Bytes, not a string: a roster CSV may be GBK (Excel on Chinese Windows), decoded by the roster reader.
+  app.addContentTypeParser('text/csv', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((err: FastifyError | HubError, request, reply) => {
     let e: HubError;
