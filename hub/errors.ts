@@ -4,7 +4,7 @@
  */
 export const ERRORS = {
   HUB_ERR_BAD_REQUEST: { status: 400, message: 'The request is not valid' },
-  HUB_ERR_VALIDATION: { status: 400, message: 'Invalid request: %s' },
+  HUB_ERR_VALIDATION: { status: 400, message: '请求无效 / Invalid request: %s' },
   HUB_ERR_UNAUTHENTICATED: { status: 401, message: 'Authentication required' },
   HUB_ERR_BAD_CREDENTIALS: { status: 401, message: 'Wrong username or password' },
   HUB_ERR_TOKEN_EXPIRED: { status: 401, message: 'The token has expired; log in again' },
