@@ -11,26 +11,35 @@ export interface ConfigProblem {
 type Section = NonNullable<Facility['broadcast']>;
 
 /**
+ * The entries of a list that are objects, with their index. The loader runs these checks
+ * on files the schema refused too (every error at once), so nothing here may assume a
+ * section has its schema's shape.
+ */
+function entries<T>(list: unknown): [T, number][] {
+  return Array.isArray(list) ? list.flatMap((x, i) => (x !== null && typeof x === 'object' && !Array.isArray(x) ? [[x as T, i] as [T, number]] : [])) : [];
+}
+
+/**
  * What the schema cannot check: references into the catalogue, exactly one trigger per
  * announcement, valid cron expressions, unique ids, zones that point at real rooms and seats.
- * The config loader may call it in its semantic pass; the feature refuses to start otherwise.
+ * The config loader runs it on every file; the feature refuses to start otherwise.
  */
 export function broadcastConfigProblems(facility: Facility): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const b = (facility.broadcast ?? {}) as Partial<Section>;
   const ids = new Set<number>();
-  (b.messages ?? []).forEach((m, i) => {
+  entries<Section['messages'][number]>(b.messages).forEach(([m, i]) => {
     if (ids.has(m.id)) out.push({ path: `/broadcast/messages/${i}/id`, found: String(m.id), expected: 'a message number not used by another message' });
     ids.add(m.id);
   });
   const annIds = new Set<string>();
-  (b.announcements ?? []).forEach((a, i) => {
+  entries<Section['announcements'][number]>(b.announcements).forEach(([a, i]) => {
     const at = `/broadcast/announcements/${i}`;
     if (annIds.has(a.id)) out.push({ path: `${at}/id`, found: JSON.stringify(a.id), expected: 'an id not used by another announcement' });
     annIds.add(a.id);
     const triggers = [a.beforeEndMinutes, a.afterStartMinutes, a.cron].filter((x) => x !== undefined).length;
     if (triggers !== 1) out.push({ path: at, found: `${triggers} triggers`, expected: 'exactly one of beforeEndMinutes, afterStartMinutes, cron' });
-    if (a.cron !== undefined) {
+    if (typeof a.cron === 'string') {
       const fields = a.cron.trim().split(/\s+/).length;
       const v = validateDetailed(a.cron);
       if (fields !== 5) out.push({ path: `${at}/cron`, found: JSON.stringify(a.cron), expected: 'a cron expression with 5 fields (minute hour day month weekday)' });
@@ -39,16 +48,15 @@ export function broadcastConfigProblems(facility: Facility): ConfigProblem[] {
     if ((a.messageId === undefined) === (a.text === undefined)) out.push({ path: at, found: a.messageId === undefined ? 'neither messageId nor text' : 'both messageId and text', expected: 'exactly one of messageId, text' });
     if (a.messageId !== undefined && !ids.has(a.messageId)) out.push({ path: `${at}/messageId`, found: String(a.messageId), expected: `a message of /broadcast/messages (${[...ids].join(', ') || 'none'})` });
   });
-  const fire = b.emergency?.fireAlarmMessageId;
+  const fire = (b.emergency as Partial<Section['emergency']> | undefined)?.fireAlarmMessageId;
   if (fire !== undefined && !ids.has(fire)) out.push({ path: '/broadcast/emergency/fireAlarmMessageId', found: String(fire), expected: `a message of /broadcast/messages (${[...ids].join(', ') || 'none'})` });
   const c = b.controller;
-  if (c && c.reconnectMaxMs < c.reconnectMinMs) out.push({ path: '/broadcast/controller/reconnectMaxMs', found: String(c.reconnectMaxMs), expected: `at least reconnectMinMs (${c.reconnectMinMs})` });
-  const seats = new Map(facility.rooms.map((r) => [r.id, r.seats]));
-  facility.devices.forEach((d, i) => {
-    if (d.kind !== 'broadcast') return;
-    const zones = ((d.options as { zones?: { zone: number; room: string; seat?: number }[] }).zones ?? []);
+  if (c && typeof c === 'object' && c.reconnectMaxMs < c.reconnectMinMs) out.push({ path: '/broadcast/controller/reconnectMaxMs', found: String(c.reconnectMaxMs), expected: `at least reconnectMinMs (${c.reconnectMinMs})` });
+  const seats = new Map(entries<Facility['rooms'][number]>(facility.rooms).map(([r]) => [r.id, r.seats]));
+  entries<Facility['devices'][number]>(facility.devices).forEach(([d, i]) => {
+    if (d.kind !== 'broadcast' || d.options === null || typeof d.options !== 'object') return;
     const used = new Set<number>();
-    zones.forEach((z, j) => {
+    entries<{ zone: number; room: string; seat?: number }>((d.options as { zones?: unknown }).zones).forEach(([z, j]) => {
       const at = `/devices/${i}/options/zones/${j}`;
       if (used.has(z.zone)) out.push({ path: `${at}/zone`, found: String(z.zone), expected: 'a zone number not used by another entry of this device' });
       used.add(z.zone);
@@ -63,16 +71,17 @@ export function broadcastConfigProblems(facility: Facility): ConfigProblem[] {
 /** Shutdown hosts of the power playbook must be MQTT devices of this facility. */
 export function powerConfigProblems(facility: Facility): ConfigProblem[] {
   const out: ConfigProblem[] = [];
-  (facility.power?.shutdown.hosts ?? []).forEach((h, i) => {
-    const d = facility.devices.find((x) => x.id === h.device);
+  const devices = entries<Facility['devices'][number]>(facility.devices).map(([d]) => d);
+  entries<{ device: string }>((facility.power as { shutdown?: { hosts?: unknown } } | undefined)?.shutdown?.hosts).forEach(([h, i]) => {
+    const d = devices.find((x) => x.id === h.device);
     const path = `/power/shutdown/hosts/${i}/device`;
-    if (!d) out.push({ path, found: JSON.stringify(h.device), expected: `a device of /devices (${facility.devices.map((x) => x.id).join(', ') || 'none'})` });
-    else if (d.transport.type !== 'mqtt') out.push({ path, found: `${JSON.stringify(h.device)} (${d.transport.type})`, expected: 'an MQTT device (it is sent a shutdown command and must acknowledge it)' });
+    if (!d) out.push({ path, found: JSON.stringify(h.device), expected: `a device of /devices (${devices.map((x) => x.id).join(', ') || 'none'})` });
+    else if ((d.transport as { type?: unknown } | undefined)?.type !== 'mqtt') out.push({ path, found: `${JSON.stringify(h.device)} (${String((d.transport as { type?: unknown } | undefined)?.type)})`, expected: 'an MQTT device (it is sent a shutdown command and must acknowledge it)' });
   });
   return out;
 }
 
-/** Every cross-section check of the features, run by the loader after the schema passed. */
+/** Every cross-section check of the features, run by the loader on every file (with or without schema errors). */
 export function featureConfigProblems(facility: Facility): ConfigProblem[] {
   return [...powerConfigProblems(facility), ...broadcastConfigProblems(facility)];
 }

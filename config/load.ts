@@ -136,20 +136,30 @@ function schemaErrors(file: string, base: string, root: unknown, value: unknown,
   return out;
 }
 
-/** The semantic pass: references, uniqueness, one owner per physical line. */
+const isObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+/** The entries of a list that are objects, with their index in the file (others the schema pass reported). */
+function objectsOf<T>(list: unknown): [T, number][] {
+  return Array.isArray(list) ? list.flatMap((x, i) => (isObject(x) ? [[x as T, i] as [T, number]] : [])) : [];
+}
+
+/**
+ * The semantic pass: references, uniqueness, one owner per physical line. It runs on every
+ * file, even one the schema refused: entries of the wrong shape are skipped one by one, so
+ * that one bad entry does not hide the cross-reference errors of all the others.
+ */
 function semanticErrors(file: string, cfg: FacilityConfig): ConfigError[] {
   const out: ConfigError[] = [];
   const err = (path: string, found: string, expected: string): void => {
     out.push({ file, path, found, expected });
   };
   const zoneIds = new Set<string>();
-  cfg.zones.forEach((z, i) => {
+  objectsOf<FacilityConfig['zones'][number]>(cfg.zones).forEach(([z, i]) => {
     if (zoneIds.has(z.id)) err(`/zones/${i}/id`, show(z.id), 'an id not used by another zone');
     zoneIds.add(z.id);
   });
   const roomIds = new Set<string>();
   const seatsOf = new Map<string, number>();
-  cfg.rooms.forEach((r, i) => {
+  objectsOf<FacilityConfig['rooms'][number]>(cfg.rooms).forEach(([r, i]) => {
     if (roomIds.has(r.id)) err(`/rooms/${i}/id`, show(r.id), 'an id not used by another room');
     roomIds.add(r.id);
     seatsOf.set(r.id, r.seats);
@@ -157,7 +167,7 @@ function semanticErrors(file: string, cfg: FacilityConfig): ConfigError[] {
   });
   const deviceIds = new Set<string>();
   const lines = new Map<string, { index: number; unitId: number | null; baud: number | null }[]>();
-  cfg.devices.forEach((d, i) => {
+  objectsOf<FacilityConfig['devices'][number]>(cfg.devices).forEach(([d, i]) => {
     // A device whose shape the schema already refused is skipped here, not the whole pass.
     if (!wellShapedDevice(d)) return;
     const at = `/devices/${i}`;
@@ -208,7 +218,7 @@ function semanticErrors(file: string, cfg: FacilityConfig): ConfigError[] {
       const o = d.options as { coils?: number; outputs?: { coil: number; id: string; room?: string }[] };
       const seen = new Set<number>();
       const ids = new Set<string>();
-      (o.outputs ?? []).forEach((out, j) => {
+      objectsOf<{ coil: number; id: string; room?: string }>(o.outputs).forEach(([out, j]) => {
         if (o.coils !== undefined && out.coil >= o.coils) err(`${at}/options/outputs/${j}/coil`, show(out.coil), `a coil below ${o.coils} (the module's coil count)`);
         if (seen.has(out.coil)) err(`${at}/options/outputs/${j}/coil`, show(out.coil), 'a coil not used by another output');
         seen.add(out.coil);
@@ -219,7 +229,7 @@ function semanticErrors(file: string, cfg: FacilityConfig): ConfigError[] {
     }
     if (d.kind === 'broadcast') {
       const o = d.options as { zones?: { zone: number; room: string; seat?: number }[] };
-      (o.zones ?? []).forEach((z, j) => {
+      objectsOf<{ zone: number; room: string; seat?: number }>(o.zones).forEach(([z, j]) => {
         if (!roomIds.has(z.room)) err(`${at}/options/zones/${j}/room`, show(z.room), 'a room defined in /rooms');
         const seats = seatsOf.get(z.room);
         if (z.seat !== undefined && seats !== undefined && z.seat > seats) err(`${at}/options/zones/${j}/seat`, show(z.seat), `a seat from 1 to ${seats} (the room's seats)`);
@@ -227,6 +237,17 @@ function semanticErrors(file: string, cfg: FacilityConfig): ConfigError[] {
     }
   });
   return out;
+}
+
+/** Two passes may find the same problem (a zone's room is checked by both): reported once. */
+function dedupe(errors: ConfigError[]): ConfigError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const key = `${e.path}\n${e.found}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function wellShapedDevice(d: unknown): boolean {
@@ -279,7 +300,7 @@ export function parseFacility(text: string, file: string): LoadResult {
     return { ok: false, errors };
   }
   const errors = schemaErrors(file, '', data, data, FacilitySchema);
-  const raw = data as Partial<Record<'zones' | 'rooms' | 'devices', unknown>>;
+  const raw = data as Partial<Record<'devices', unknown>>;
   const devices = Array.isArray(raw.devices) ? (raw.devices as unknown[]) : [];
   // Second pass even when the first found errors, so that one run reports everything.
   devices.forEach((d, i) => {
@@ -293,18 +314,23 @@ export function parseFacility(text: string, file: string): LoadResult {
       errors.push(...schemaErrors(file, `/devices/${i}/options`, data, dev.options, KindOptionSchemas[dev.kind as DeviceKind]));
     }
   });
-  const shapeOk = (['zones', 'rooms', 'devices'] as const).every(
-    (k) => Array.isArray(raw[k]) && (raw[k] as unknown[]).every((x) => x !== null && typeof x === 'object'),
-  );
-  if (shapeOk) errors.push(...semanticErrors(file, data as FacilityConfig));
-  if (errors.length === 0) {
-    const typed = data as FacilityConfig;
-    const facility: Facility = { ...typed, devices: typed.devices as unknown as DeviceConfig[] };
+  // Every pass runs on every file (README: every error at once); the later ones read only
+  // entries of the right shape.
+  errors.push(...semanticErrors(file, data as FacilityConfig));
+  const typed = data as FacilityConfig;
+  const facility: Facility = { ...typed, devices: typed.devices as unknown as DeviceConfig[] };
+  const schemaFailed = errors.length > 0;
+  try {
     errors.push(...featureConfigProblems(facility).map((p) => ({ file, ...p })));
-    if (errors.length === 0) return { ok: true, facility };
+  } catch (e) {
+    // The feature checks read typed sections; on a file the schema refused, a section of
+    // the wrong shape may trip them, and its schema errors already say what is wrong.
+    if (!schemaFailed) throw e;
   }
-  attachLines(errors, doc, counter);
-  return { ok: false, errors };
+  if (errors.length === 0) return { ok: true, facility };
+  const unique = dedupe(errors);
+  attachLines(unique, doc, counter);
+  return { ok: false, errors: unique };
 }
 
 export function loadFacility(file: string): LoadResult {

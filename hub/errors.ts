@@ -4,12 +4,13 @@
  */
 export const ERRORS = {
   HUB_ERR_BAD_REQUEST: { status: 400, message: 'The request is not valid' },
-  HUB_ERR_VALIDATION: { status: 400, message: 'Invalid request: %s' },
+  HUB_ERR_VALIDATION: { status: 400, message: '请求无效 / Invalid request: %s' },
   HUB_ERR_UNAUTHENTICATED: { status: 401, message: 'Authentication required' },
   HUB_ERR_BAD_CREDENTIALS: { status: 401, message: 'Wrong username or password' },
   HUB_ERR_TOKEN_EXPIRED: { status: 401, message: 'The token has expired; log in again' },
   HUB_ERR_FORBIDDEN: { status: 403, message: 'Role %s may not do this' },
   HUB_ERR_NOT_FOUND: { status: 404, message: '%s not found' },
+  HUB_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: '不支持的内容类型 / Unsupported content type %s: send application/json (rosters: application/json or text/csv)' },
   HUB_ERR_CONFLICT: { status: 409, message: '%s' },
   HUB_ERR_UNPROCESSABLE: { status: 422, message: '%s' },
   HUB_ERR_RATE_LIMITED: { status: 429, message: '%s' },

@@ -8,8 +8,12 @@ const CHECK_CHARS = '10X98765432';
 
 export type IdCheck = { ok: true; normalized: string } | { ok: false; reason: string };
 
-/** Validates format, birth date and the ISO 7064 MOD 11-2 check digit. */
-export function checkIdNumber(raw: unknown): IdCheck {
+/**
+ * Validates format, birth date and the ISO 7064 MOD 11-2 check digit. `now` (epoch ms,
+ * from the caller's injected clock) bounds the birth date: a valid check digit is easy to
+ * compute for the year 3000, so the date must also be a real day that has already begun.
+ */
+export function checkIdNumber(raw: unknown, now: number): IdCheck {
   if (typeof raw !== 'string') return { ok: false, reason: 'not a string' };
   const id = raw.trim().toUpperCase();
   if (!/^\d{17}[\dX]$/.test(id)) return { ok: false, reason: 'must be 17 digits and a digit or X' };
@@ -21,6 +25,8 @@ export function checkIdNumber(raw: unknown): IdCheck {
   const d = Number(id.slice(12, 14));
   const date = new Date(Date.UTC(y, m - 1, d));
   if (y < 1900 || date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return { ok: false, reason: 'birth date is not a real date' };
+  // The birth date is a local date: it has begun once it has begun anywhere (UTC+14 is 14 h ahead).
+  if (date.getTime() - 14 * 3_600_000 > now) return { ok: false, reason: 'birth date is in the future' };
   return { ok: true, normalized: id };
 }
 

@@ -6,27 +6,12 @@ import { Ajv } from 'ajv';
 import { HubError, hubError } from '../errors.js';
 import type { Api, ApiDeps } from './types.js';
 import { authRoutes, authHook } from './auth.js';
+import { fieldProblems, problemsText } from './validation.js';
 import { deviceRoutes } from './devices.js';
 import { eventRoutes } from './events.js';
 import { systemRoutes } from './system.js';
 import { consoleRoutes } from './console.js';
 import { alarmRoutes } from './alarms.js';
-
-/** Turns Ajv's first validation error into "body/field: what is wrong". */
-function validationMessage(err: FastifyError): { message: string; field: string } {
-  const v = err.validation?.[0];
-  if (!v) return { message: err.message, field: '' };
-  const ctx = err.validationContext ?? 'body';
-  const params = v.params;
-  let path = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
-  if (v.keyword === 'required' && typeof params.missingProperty === 'string') path = path ? `${path}.${params.missingProperty}` : params.missingProperty;
-  if (v.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
-    const extra = params.additionalProperty;
-    return { message: `${ctx}.${path ? `${path}.` : ''}${extra} is not a known field`, field: `${ctx}.${path ? `${path}.` : ''}${extra}` };
-  }
-  const field = path ? `${ctx}.${path}` : ctx;
-  return { message: `${field} ${v.message ?? 'is invalid'}`, field };
-}
 
 /**
  * Builds the HTTP app without listening (tests use `inject`; the hub calls `listen`).
@@ -42,7 +27,8 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
 
   // Bodies are JSON and must have the declared types ({"username": 123} is a 400, not
   // "123"); query strings and path parameters are text, so they are coerced.
-  const common = { useDefaults: true, removeAdditional: false, allErrors: false, strict: false } as const;
+  // Every error at once (a form with three mistakes hears of three); verbose for the schemas' own descriptions.
+  const common = { useDefaults: true, removeAdditional: false, allErrors: true, verbose: true, strict: false } as const;
   const bodyAjv = new Ajv({ ...common, coerceTypes: false });
   const textAjv = new Ajv({ ...common, coerceTypes: 'array' });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
@@ -59,16 +45,27 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // The API speaks JSON (and CSV for rosters): Fastify's default text/plain parser would hand
+  // a route a string, answered as "body must be an object" instead of 415.
+  app.removeContentTypeParser('text/plain');
+  // Bytes, not a string: a roster CSV may be GBK (Excel on Chinese Windows), decoded by the roster reader.
+  app.addContentTypeParser('text/csv', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((err: FastifyError | HubError, request, reply) => {
     let e: HubError;
     if (err instanceof HubError) e = err;
-    else if (err.validation) {
-      const v = validationMessage(err);
-      e = new HubError('HUB_ERR_VALIDATION', [v.message], { field: v.field });
-    } else if (err.statusCode === 415) e = new HubError('HUB_ERR_BAD_REQUEST', [], { reason: err.message });
-    else if (err.statusCode && err.statusCode < 500) e = new HubError('HUB_ERR_BAD_REQUEST', [], { reason: err.message });
+    else if (err.validation && err.validationContext === 'body' && !/^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
+      // No JSON was parsed because none was declared (none, or CSV to a JSON route): say
+      // that, rather than "body must be an object".
+      e = new HubError('HUB_ERR_UNSUPPORTED_MEDIA_TYPE', [request.headers['content-type'] ?? 'none'], { field: 'content-type', expected: 'application/json' });
+    } else if (err.validation) {
+      const problems = fieldProblems(err.validationContext ?? 'body', err.validation);
+      e = new HubError('HUB_ERR_VALIDATION', [problemsText(problems)], { field: problems[0]?.field ?? '', problems });
+    } else if (err.statusCode === 415) {
+      e = new HubError('HUB_ERR_UNSUPPORTED_MEDIA_TYPE', [String(request.headers['content-type'] ?? 'none')], { field: 'content-type', reason: err.message });
+    } else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      e = new HubError('HUB_ERR_VALIDATION', [`请求体不是有效的 JSON / the body is not valid JSON (${err.message})`], { field: 'body' });
+    } else if (err.statusCode && err.statusCode < 500) e = new HubError('HUB_ERR_BAD_REQUEST', [], { reason: err.message });
     else {
       request.log.error({ err, url: request.url }, 'request failed');
       e = hubError('HUB_ERR_INTERNAL');

@@ -4,6 +4,8 @@ import type { DeviceRecord } from '../../devices/seam.js';
 import { formatTime } from '../../kernel/time.js';
 import { ALL_ROLES, OPERATE, type Api, type ApiDeps } from './types.js';
 import { ErrorSchema } from './schemas.js';
+import { commandArgProblems } from './command-args.js';
+import { problemsText } from './validation.js';
 
 const DeviceView = Type.Object({
   id: Type.String(),
@@ -64,8 +66,11 @@ export async function deviceRoutes(app: Api, deps: ApiDeps): Promise<void> {
       const device = deps.devices.get(request.params.id);
       if (!device) throw hubError('HUB_ERR_NOT_FOUND', `device ${request.params.id}`);
       if (!device.commandNames.includes(request.body.cmd)) {
-        throw new HubError('HUB_ERR_VALIDATION', [`body.cmd must be one of ${device.commandNames.join(', ')}`], { field: 'body.cmd' });
+        throw new HubError('HUB_ERR_VALIDATION', [`body.cmd 不是此设备的命令 / must be one of ${device.commandNames.join(', ')}`], { field: 'body.cmd' });
       }
+      const config = deps.facility.devices.find((d) => d.id === device.id);
+      const problems = config ? commandArgProblems(deps.facility, config, request.body.cmd, request.body.args) : [];
+      if (problems.length) throw new HubError('HUB_ERR_VALIDATION', [problemsText(problems)], { field: problems[0]!.field, problems });
       const user = request.user!;
       const outcome = await device.execute({
         cmd: request.body.cmd,

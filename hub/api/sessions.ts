@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { HubError, hubError } from '../errors.js';
 import { maskName } from '../log.js';
 import { formatTime, parseTime } from '../../kernel/time.js';
-import type { Session, Sessions } from '../sessions/sessions.js';
+import { isCancelled, type Session, type Sessions } from '../sessions/sessions.js';
 import { readRosterBody } from '../sessions/roster.js';
 import type { CheckIn } from '../checkin/checkin.js';
 import type { User } from '../users.js';
@@ -16,10 +16,16 @@ function seesNames(user: User | null): boolean {
   return user?.role === 'admin' || user?.role === 'supervisor';
 }
 
-function timeField(value: string | number, field: string): number {
-  const t = parseTime(value);
-  if (t === null) throw new HubError('HUB_ERR_VALIDATION', [`${field} must be ISO-8601 with an offset or epoch milliseconds`], { field });
-  return t;
+/** Both times parsed, or every one that is not a time (all errors at once). */
+function timeFields(fields: Record<'body.start' | 'body.end', string | number>): { start: number; end: number } {
+  const problems: { field: string; message: string }[] = [];
+  const parsed = Object.entries(fields).map(([field, value]) => {
+    const t = parseTime(value);
+    if (t === null) problems.push({ field, message: `${field} 时间格式不对 / must be ISO-8601 with an offset (2026-11-28T09:30:00+08:00) or epoch milliseconds (found ${JSON.stringify(value)})` });
+    return t ?? 0;
+  });
+  if (problems.length) throw new HubError('HUB_ERR_VALIDATION', [problems.map((p) => p.message).join('; ')], { field: problems[0]!.field, problems });
+  return { start: parsed[0]!, end: parsed[1]! };
 }
 
 export function sessionRoutes(sessions: Sessions, checkin: CheckIn): RoutePlugin {
@@ -43,6 +49,7 @@ export function sessionRoutes(sessions: Sessions, checkin: CheckIn): RoutePlugin
         createdAt: formatTime(s.createdAt, offset),
         closedAt: s.closedAt === null ? null : formatTime(s.closedAt, offset),
         closedBy: s.closedBy,
+        cancelled: isCancelled(s),
       };
     };
     const find = (id: string): Session => {
@@ -75,12 +82,13 @@ export function sessionRoutes(sessions: Sessions, checkin: CheckIn): RoutePlugin
       },
       async (request, reply) => {
         const b = request.body;
+        const { start, end } = timeFields({ 'body.start': b.start, 'body.end': b.end });
         const { session, created } = await sessions.create(
           {
             code: b.code,
             name: b.name,
-            start: timeField(b.start, 'body.start'),
-            end: timeField(b.end, 'body.end'),
+            start,
+            end,
             ...(b.rooms ? { rooms: b.rooms } : {}),
             ...(b.checkInOpensMinutes !== undefined ? { checkInOpensMinutes: b.checkInOpensMinutes } : {}),
             ...(b.expectedExperts !== undefined ? { expectedExperts: b.expectedExperts } : {}),
@@ -115,20 +123,30 @@ export function sessionRoutes(sessions: Sessions, checkin: CheckIn): RoutePlugin
         config: { roles: PLATFORM },
         schema: {
           tags: ['sessions'],
-          summary: 'Replaces the roster: JSON [{name, idNumber, role?}] or text/csv with the header name,idNumber,role. All rows or none.',
+          summary:
+            'Sets the roster: JSON [{name, idNumber, role?}] or text/csv (UTF-8 or GB18030/GBK) with the header name,idNumber,role. All rows or none; an empty roster is refused; replacing a non-empty roster needs replace=true (else 409).',
           params: idParams,
+          querystring: Type.Object({ replace: Type.Optional(Type.Boolean({ default: false })) }, { additionalProperties: false }),
         },
       },
       async (request) => {
         const s = find(request.params.id);
-        const read = readRosterBody(request.body, String(request.headers['content-type'] ?? 'application/json'));
-        if ('error' in read) throw new HubError('HUB_ERR_VALIDATION', [read.error], { field: 'body' });
+        const type = request.headers['content-type'];
+        // Without a content type Fastify parses nothing: the upload would read as empty.
+        if (type === undefined) throw new HubError('HUB_ERR_UNSUPPORTED_MEDIA_TYPE', ['none'], { field: 'content-type', expected: 'application/json or text/csv' });
+        const read = readRosterBody(request.body, type.toLowerCase());
+        if ('error' in read) throw new HubError('HUB_ERR_VALIDATION', [`${read.error}; 名单未更改 / nothing was changed`], { field: 'body' });
         const { entries, errors } = checkin.validateRoster(read.rows);
         if (errors.length) {
-          throw new HubError('HUB_ERR_VALIDATION', [`${errors.length} roster row error(s); nothing was changed. First: row ${errors[0]!.row}: ${errors[0]!.message}`], { field: `body[${errors[0]!.row - 1}].${errors[0]!.field}`, rows: errors });
+          const listed = errors.slice(0, 10).map((e) => `row ${e.row} ${e.field}: ${e.message}`);
+          const more = errors.length > listed.length ? `; … ${errors.length - listed.length} more in details.rows` : '';
+          throw new HubError('HUB_ERR_VALIDATION', [`名单有 ${errors.length} 处错误，未作更改 / ${errors.length} roster row error(s); nothing was changed: ${listed.join('; ')}${more}`], {
+            field: `body[${errors[0]!.row - 1}].${errors[0]!.field}`,
+            rows: errors,
+          });
         }
-        const out = await checkin.replaceRoster(s.id, entries, `user:${request.user!.username}`);
-        return { accepted: out.count, errors: [] };
+        const out = await checkin.replaceRoster(s.id, entries, `user:${request.user!.username}`, { replace: request.query.replace === true });
+        return { accepted: out.count, removed: out.removed, errors: [] };
       },
     );
 
@@ -162,6 +180,20 @@ export function sessionRoutes(sessions: Sessions, checkin: CheckIn): RoutePlugin
         const closed = await sessions.close(s.id, `user:${request.user!.username}`);
         await checkin.publishAllowLists();
         return view(closed);
+      },
+    );
+
+    app.post(
+      '/api/sessions/:id/cancel',
+      {
+        config: { roles: ADMIN },
+        schema: { tags: ['sessions'], summary: 'Cancels a session that has not started (closed now, marked cancelled; logged). Started or closed: 409', params: idParams },
+      },
+      async (request) => {
+        const s = find(request.params.id);
+        const cancelled = await sessions.cancel(s.id, `user:${request.user!.username}`);
+        await checkin.publishAllowLists();
+        return view(cancelled);
       },
     );
   };

@@ -127,10 +127,14 @@ export class CheckIn {
 
   /** Validates upload rows; ID numbers become hashes and masks here and go no further. */
   validateRoster(rows: unknown[]): { entries: RosterEntry[]; errors: RowError[] } {
-    return validateRoster(rows, this.deps.hasher, this.gates);
+    return validateRoster(rows, this.deps.hasher, this.deps.clock.now(), this.gates);
   }
 
-  async replaceRoster(sessionId: string, entries: RosterEntry[], actor: Actor): Promise<{ count: number }> {
+  /**
+   * Sets a session's roster. Replacing a non-empty one must be asked for (`replace`): a
+   * wrong upload must not silently swap out the people the gates admit.
+   */
+  async replaceRoster(sessionId: string, entries: RosterEntry[], actor: Actor, opts: { replace?: boolean } = {}): Promise<{ count: number; removed: number }> {
     const { store, events, sessions } = this.deps;
     const s = sessions.get(sessionId);
     if (!s) throw new HubError('HUB_ERR_NOT_FOUND', [`session ${sessionId}`]);
@@ -142,7 +146,14 @@ export class CheckIn {
     const checkedIn = store.stmt("SELECT DISTINCT id_hash FROM checkins WHERE session_id = ? AND status IN ('granted', 'inside', 'left')").all(sessionId) as { id_hash: string }[];
     const dropped = checkedIn.filter((r) => !keep.has(r.id_hash));
     if (dropped.length) throw new HubError('HUB_ERR_CONFLICT', [`${dropped.length} person(s) already checked in would be removed from the roster`]);
-    await store.write(() => {
+    const refuse = (n: number): HubError =>
+      new HubError('HUB_ERR_CONFLICT', [`session ${s.code} already has a roster of ${n}; send replace=true to replace it`], { field: 'query.replace', current: n });
+    const current = (): number => (store.stmt('SELECT COUNT(*) AS n FROM roster WHERE session_id = ?').get(sessionId) as { n: number }).n;
+    if (!opts.replace && current() > 0) throw refuse(current());
+    const removed = await store.write(() => {
+      // Checked again inside the transaction: another upload may have landed meanwhile.
+      const before = current();
+      if (!opts.replace && before > 0) return -before;
       store.stmt('DELETE FROM roster WHERE session_id = ?').run(sessionId);
       store.stmt('DELETE FROM allow_list WHERE session_id = ?').run(sessionId);
       const ins = store.stmt('INSERT INTO roster (session_id, id_hash, id_masked, name, role) VALUES (?, ?, ?, ?, ?)');
@@ -152,11 +163,14 @@ export class CheckIn {
         if (e.role === 'observer') continue;
         for (const g of e.gateHashes) allow.run(g.gateId, sessionId, g.gateHash, e.idHash, e.idMasked);
       }
-      events.appendInTx({ type: 'session.roster', actor, sessionIds: [sessionId], data: { count: entries.length, experts, people: entries.map((e) => e.idMasked) } });
+      events.appendInTx({ type: 'session.roster', actor, sessionIds: [sessionId], data: { count: entries.length, experts, removed: before, people: entries.map((e) => e.idMasked) } });
+      return before;
     });
-    this.deps.log.info({ sessionId, count: entries.length }, 'roster replaced');
+    if (removed < 0) throw refuse(-removed);
+    if (removed > 0) this.deps.log.info({ sessionId, count: entries.length, removed, actor }, 'roster replaced');
+    else this.deps.log.info({ sessionId, count: entries.length }, 'roster set');
     await this.publishAllowLists();
-    return { count: entries.length };
+    return { count: entries.length, removed };
   }
 
   roster(sessionId: string): { idMasked: string; name: string; role: string }[] {
@@ -229,7 +243,7 @@ export class CheckIn {
       return { requestId: req.requestId, decision: 'deny', reason: 'bad-request', message: message(this.policy.language, 'bad-request') };
     }
     const lang = this.policy.language;
-    const id = checkIdNumber(req.idNumber);
+    const id = checkIdNumber(req.idNumber, this.deps.clock.now());
     const idMasked = id.ok ? maskIdNumber(id.normalized) : 'invalid';
     const deny = (reason: DenyReason, vars: Record<string, string> = {}, sessionId?: string): VerifyAnswer => {
       const answer: VerifyAnswer = { requestId: req.requestId, decision: 'deny', reason, message: message(lang, reason, vars), ...(sessionId ? { sessionId } : {}) };
@@ -359,7 +373,7 @@ export class CheckIn {
     const { store, events, clock, hasher } = this.deps;
     let idHash: string | null = null;
     if (typeof e.idNumber === 'string') {
-      const id = checkIdNumber(e.idNumber);
+      const id = checkIdNumber(e.idNumber, this.deps.clock.now());
       if (!id.ok) return { accepted: false, reason: 'exit.idNumber is not a valid ID number' };
       idHash = hasher.hash(id.normalized);
     } else if (typeof e.requestId !== 'string') return { accepted: false, reason: 'exit needs the requestId of the entry or the idNumber' };

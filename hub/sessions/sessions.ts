@@ -72,12 +72,51 @@ function fromRow(r: SessionRow): Session {
   };
 }
 
+const DAY = 86_400_000;
+/** Times a session may have at all: anything outside is a unit mistake, not a real session. */
+export const SANE_TIME = { from: Date.UTC(2000, 0, 1), to: Date.UTC(2100, 0, 1) } as const;
+/** How far ahead a session may be pushed, and how long it may last. */
+export const SESSION_LIMITS = { aheadMs: 366 * DAY, longestMs: 7 * DAY } as const;
+
+/**
+ * What is wrong with a session's times at `now`, one entry per field. Epoch seconds sent
+ * where milliseconds are expected land in January 1970, so the message names that mistake.
+ */
+export function sessionTimeProblems(start: number, end: number, now: number): { field: string; message: string }[] {
+  const out: { field: string; message: string }[] = [];
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  for (const [field, t] of [
+    ['body.start', start],
+    ['body.end', end],
+  ] as const) {
+    if (t >= SANE_TIME.from && t < SANE_TIME.to) continue;
+    const seconds = t * 1000 >= SANE_TIME.from && t * 1000 < SANE_TIME.to;
+    out.push({
+      field,
+      message: seconds
+        ? `${field} ${t} 像是秒而不是毫秒 / looks like epoch seconds (it would be ${iso(t)}): send epoch milliseconds (${t * 1000}) or ISO-8601 with an offset`
+        : `${field} 超出合理范围 / is outside the sane range ${iso(SANE_TIME.from)} .. ${iso(SANE_TIME.to)}`,
+    });
+  }
+  if (out.length) return out;
+  if (!(end > start)) out.push({ field: 'body.end', message: 'body.end 必须晚于开始时间 / must be after body.start' });
+  else if (end - start > SESSION_LIMITS.longestMs) out.push({ field: 'body.end', message: `body.end 评标时长超过 7 天 / the session would last ${Math.round((end - start) / 3_600_000)} h; at most 7 days` });
+  if (end <= now) out.push({ field: 'body.end', message: `body.end 会话已结束 / the session has already ended (${iso(end)} is before now, ${iso(now)})` });
+  if (start - now > SESSION_LIMITS.aheadMs) out.push({ field: 'body.start', message: `body.start 超过一年以后 / is more than a year ahead (${iso(start)})` });
+  return out;
+}
+
 /** The status a session's times give at `now` (an admin's close overrides). */
 export function statusAt(s: Pick<Session, 'start' | 'end' | 'opensMinutes' | 'closedAt'>, now: number): SessionStatus {
   if (s.closedAt !== null || now >= s.end) return 'closed';
   if (now >= s.start) return 'in-progress';
   if (now >= s.start - s.opensMinutes * 60_000) return 'check-in';
   return 'scheduled';
+}
+
+/** A session closed before its start was cancelled (automation closes only at the end). */
+export function isCancelled(s: Pick<Session, 'start' | 'closedAt'>): boolean {
+  return s.closedAt !== null && s.closedAt < s.start;
 }
 
 /** When the status next changes by itself, or null once closed. */
@@ -189,16 +228,17 @@ export class Sessions {
     const { facility, store, events, clock } = this.deps;
     const rooms = input.rooms && input.rooms.length ? [...new Set(input.rooms)] : facility.rooms.map((r) => r.id);
     const opensMinutes = input.checkInOpensMinutes ?? facility.policy.checkIn.opensMinutes;
-    const problems: { field: string; message: string }[] = [];
-    if (!(input.end > input.start)) problems.push({ field: 'body.end', message: 'body.end must be after body.start' });
+    const existing = [...this.cache.values()].find((s) => s.code === input.code);
+    const same = existing && existing.name === input.name && existing.start === input.start && existing.end === input.end && JSON.stringify(existing.rooms) === JSON.stringify(rooms) && existing.opensMinutes === opensMinutes;
+    // A platform retrying a push it made earlier gets the session, even once that has ended.
+    if (existing && same) return { session: existing, created: false };
+
+    const problems = sessionTimeProblems(input.start, input.end, clock.now());
     const unknown = rooms.filter((r) => !this.seatsOf.has(r));
-    if (unknown.length) problems.push({ field: 'body.rooms', message: `body.rooms names rooms that do not exist: ${unknown.join(', ')} (rooms: ${[...this.seatsOf.keys()].join(', ')})` });
+    if (unknown.length) problems.push({ field: 'body.rooms', message: `body.rooms 房间不存在 / names rooms that do not exist: ${unknown.join(', ')} (rooms: ${[...this.seatsOf.keys()].join(', ')})` });
     if (problems.length) throw new HubError('HUB_ERR_VALIDATION', [problems.map((p) => p.message).join('; ')], { field: problems[0]!.field, problems });
 
-    const existing = [...this.cache.values()].find((s) => s.code === input.code);
     if (existing) {
-      const same = existing.name === input.name && existing.start === input.start && existing.end === input.end && JSON.stringify(existing.rooms) === JSON.stringify(rooms) && existing.opensMinutes === opensMinutes;
-      if (same) return { session: existing, created: false };
       throw new HubError('HUB_ERR_CONFLICT', [`a session with code ${input.code} already exists with other details (id ${existing.id})`], { id: existing.id });
     }
     const id = `s-${randomBytes(6).toString('hex')}`;
@@ -243,6 +283,22 @@ export class Sessions {
     if (!s) throw new HubError('HUB_ERR_NOT_FOUND', [`session ${id}`]);
     if (s.status === 'closed') return s;
     return this.transition(s, 'closed', actor, reason);
+  }
+
+  /**
+   * Admin cancel of a session that has not started (a wrong push, a postponed project):
+   * it closes now, before its start, which is what marks it cancelled (`cancelledAt`).
+   * Its code stays taken: the record of what was pushed is kept.
+   */
+  async cancel(id: string, actor: Actor): Promise<Session> {
+    const s = this.cache.get(id);
+    if (!s) throw new HubError('HUB_ERR_NOT_FOUND', [`session ${id}`]);
+    const now = this.deps.clock.now();
+    if (s.status === 'closed') throw new HubError('HUB_ERR_CONFLICT', [`会话已关闭 / session ${s.code} is already closed`], { status: s.status });
+    if (now >= s.start) throw new HubError('HUB_ERR_CONFLICT', [`会话已开始，只能关闭 / session ${s.code} has started (${new Date(s.start).toISOString()}); close it instead`], { status: s.status });
+    const closed = await this.transition(s, 'closed', actor, 'cancelled before its start');
+    this.deps.log.info({ sessionId: s.id, code: s.code, actor }, 'session cancelled');
+    return closed;
   }
 
   /** Checks that a roster of `experts` people keeps the seating rule for this session. */

@@ -333,3 +333,62 @@ void t.test('loadFacility reads a file and names it in errors', async (t) => {
     t.equal(formatConfigError(r.errors[0]!), `${file}:3: /rooms/0/seats: found 0, expected ${r.errors[0]!.expected}`);
   }
 });
+
+void t.test('config check reports every error at once: schema, semantic and feature passes all run', async (t) => {
+  const errors = errorsOf(`version: 1
+site: { id: t }
+zones:
+  - { id: eval }
+rooms:
+  - { id: room-1, zone: eval, seats: 4 }
+  - { id: room-2, zone: nowhere, seats: 4 }
+devices:
+  - { id: door-1, kind: door, transport: { type: mqtt }, rooms: [room-9] }
+  - { id: relay-1, kind: relay, transport: { type: modbus-tcp, host: h, port: 99999 }, options: { outputs: [{ coil: 0, id: o1, role: jammer }] } }
+  - "just a string"
+broadcast:
+  messages: [{ id: 1, text: hi }]
+  announcements:
+    - { id: a1, cron: "bad cron", messageId: 7 }
+power:
+  shutdown:
+    hosts: [{ device: relay-1 }, { device: nobody }]
+`);
+  // One schema error used to switch off the semantic pass (a device that is not a mapping)
+  // and any error at all the feature checks (messageId, shutdown hosts): 3 of 8 were reported.
+  t.same(
+    errors.map((e) => e.path).sort(),
+    [
+      '/broadcast/announcements/0/cron',
+      '/broadcast/announcements/0/messageId',
+      '/devices/0/rooms/0',
+      '/devices/1/transport/port',
+      '/devices/2',
+      '/power/shutdown/hosts/0/device',
+      '/power/shutdown/hosts/1/device',
+      '/rooms/1/zone',
+    ],
+    'all eight problems',
+  );
+  hasError(t, errors, '/rooms/1/zone', { line: 7, found: /nowhere/, expected: /zone defined in \/zones/ });
+  hasError(t, errors, '/devices/0/rooms/0', { line: 9, found: /room-9/ });
+  hasError(t, errors, '/devices/2', { line: 11, expected: /object/ });
+  hasError(t, errors, '/broadcast/announcements/0/messageId', { line: 15, found: /7/, expected: /\/broadcast\/messages \(1\)/ });
+  hasError(t, errors, '/power/shutdown/hosts/0/device', { found: /"relay-1" \(modbus-tcp\)/, expected: /MQTT device/ });
+  hasError(t, errors, '/power/shutdown/hosts/1/device', { found: /nobody/ });
+  t.equal(errors.filter((e) => e.path === '/broadcast/announcements/0/cron').length, 1, 'a problem two passes see is reported once');
+});
+
+void t.test('the feature checks survive sections of the wrong shape', async (t) => {
+  const errors = errorsOf(`${BASE}broadcast:
+  messages: "none"
+  announcements: [5, { id: a1, afterStartMinutes: 5, messageId: 3 }]
+power:
+  shutdown: { hosts: [null, { device: door-1 }] }
+`);
+  hasError(t, errors, '/broadcast/messages', { expected: /array/ });
+  hasError(t, errors, '/broadcast/announcements/0', { expected: /object/ });
+  hasError(t, errors, '/broadcast/announcements/1/messageId', { found: /3/, expected: /none/ });
+  hasError(t, errors, '/power/shutdown/hosts/0', { expected: /object/ });
+  t.notOk(errors.some((e) => e.path === '/power/shutdown/hosts/1/device'), 'door-1 is an MQTT device: fine');
+});

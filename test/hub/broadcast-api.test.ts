@@ -318,8 +318,9 @@ void t.test('operators use the generic device command path at scheduled priority
   t.equal(r.status, 200);
   t.match(b.sim.log(), [{ kind: 'chime', zones: [2], priority: 1 }]);
   const bad = await b.call('POST', '/api/devices/pa-1/commands', 'op1', { cmd: 'play', args: { room: 'room-9', message: 1 } });
-  t.equal(bad.status, 502);
-  t.match(bad.body.message, /room/);
+  t.equal(bad.status, 400, 'an argument error is the caller\'s (issue #11 item 11), not the device refusing');
+  t.match(bad.body, { code: 'HUB_ERR_VALIDATION', message: /room/, details: { field: 'body.args.room' } });
+  t.equal(b.sim.log().length, 1, 'nothing was sent for it');
   const st = await b.call('POST', '/api/devices/pa-1/commands', 'op1', { cmd: 'status', args: {} });
   t.equal(st.status, 200);
   t.match(st.body.result, { zones: [{ zone: 1 }, { zone: 2, state: 'playing' }] });
