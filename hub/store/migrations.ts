@@ -135,4 +135,29 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'audit: Merkle tree and signed checkpoints',
+    sql: `
+      -- The RFC 6962 leaf hash of each record (filled in for older records at the next open).
+      ALTER TABLE events ADD COLUMN leaf_hash TEXT;
+      -- Completed inner subtrees: level >= 1, idx = the subtree's position at that level.
+      CREATE TABLE merkle_nodes (
+        level INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (level, idx)
+      ) WITHOUT ROWID;
+      -- Signed checkpoints (c2sp.org/tlog-checkpoint), each the whole signed note.
+      CREATE TABLE checkpoints (
+        size INTEGER PRIMARY KEY,
+        root TEXT NOT NULL,
+        made_at INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        note TEXT NOT NULL
+      );
+      -- A gate request is bound to its person (the keyed hash of the ID number as sent).
+      ALTER TABLE verify_decisions ADD COLUMN id_hash TEXT;
+    `,
+  },
 ];
