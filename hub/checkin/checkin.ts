@@ -222,18 +222,17 @@ export class CheckIn {
   private decideInTx(gateId: string, req: VerifyRequest): VerifyAnswer {
     const { store, events, clock, hasher, log } = this.deps;
     const now = clock.now();
-    const prior = store.stmt('SELECT gate_id, answer FROM verify_decisions WHERE request_id = ?').get(req.requestId) as { gate_id: string; answer: string } | undefined;
-    if (prior) {
-      // A repeated verify (the gate did not hear the answer): the same answer, decided once.
-      if (prior.gate_id === gateId) return JSON.parse(prior.answer) as VerifyAnswer;
-      return { requestId: req.requestId, decision: 'deny', reason: 'bad-request', message: message(this.policy.language, 'bad-request') };
-    }
     const lang = this.policy.language;
     const id = checkIdNumber(req.idNumber);
     const idMasked = id.ok ? maskIdNumber(id.normalized) : 'invalid';
+    // The request is bound to its gate and to the person: the keyed hash of the ID number
+    // as sent (an invalid one hashed as it came, so that its retransmission matches too).
+    const bound = hasher.hash(id.ok ? id.normalized : `unchecked:${req.idNumber}`);
+    const prior = store.stmt('SELECT gate_id, answer, id_hash FROM verify_decisions WHERE request_id = ?').get(req.requestId) as { gate_id: string; answer: string; id_hash: string | null } | undefined;
+    if (prior) return this.repeated(gateId, req, prior, bound, idMasked, now);
     const deny = (reason: DenyReason, vars: Record<string, string> = {}, sessionId?: string): VerifyAnswer => {
       const answer: VerifyAnswer = { requestId: req.requestId, decision: 'deny', reason, message: message(lang, reason, vars), ...(sessionId ? { sessionId } : {}) };
-      this.record(gateId, answer, now);
+      this.record(gateId, answer, now, bound);
       events.appendInTx({ type: 'checkin.denied', actor: `device:${gateId}`, deviceId: gateId, sessionIds: sessionId ? [sessionId] : [], data: { requestId: req.requestId, reason, idMasked, faceScore: req.faceScore, liveness: req.liveness } });
       log.info({ gateId, requestId: req.requestId, reason, idMasked, name: maskName(req.name) }, 'check-in denied');
       return answer;
@@ -289,6 +288,41 @@ export class CheckIn {
     return deny('reentry-not-allowed', {}, left?.session_id ?? open[0]!.id);
   }
 
+  /**
+   * A requestId seen before. The same gate asking again for the same person (it did not
+   * hear the answer) gets the answer decided then, as long as a grant in it still holds.
+   * Anyone else (another person, another gate: a gate whose counter restarted, or a
+   * replay) gets bad-request and raises an alarm: never someone else's grant.
+   */
+  private repeated(gateId: string, req: VerifyRequest, prior: { gate_id: string; answer: string; id_hash: string | null }, bound: string, idMasked: string, now: number): VerifyAnswer {
+    const { store, events, log, bus } = this.deps;
+    const lang = this.policy.language;
+    const badRequest: VerifyAnswer = { requestId: req.requestId, decision: 'deny', reason: 'bad-request', message: message(lang, 'bad-request') };
+    if (prior.gate_id !== gateId || prior.id_hash !== bound) {
+      const why = prior.gate_id !== gateId ? `first used by ${prior.gate_id}` : 'first used for another person';
+      events.appendInTx({ type: 'checkin.request-reused', actor: `device:${gateId}`, deviceId: gateId, data: { requestId: req.requestId, firstGate: prior.gate_id, samePerson: prior.id_hash === bound, idMasked } });
+      log.warn({ gateId, requestId: req.requestId, firstGate: prior.gate_id, idMasked }, 'gate request id reused for another person or gate');
+      store.afterCommit(() =>
+        bus.emit('alarm.raised', {
+          id: `request-reused:${gateId}:${req.requestId}`,
+          source: 'checkin',
+          severity: 'warning',
+          message: `${gateId} 重复使用请求号 ${req.requestId}（${why}）/ ${gateId} reused request id ${req.requestId} (${why})`,
+          deviceId: gateId,
+          oneShot: true,
+        }),
+      );
+      return badRequest;
+    }
+    const answer = JSON.parse(prior.answer) as VerifyAnswer;
+    if (answer.decision !== 'grant') return answer;
+    const c = store.stmt('SELECT * FROM checkins WHERE request_id = ?').get(req.requestId) as CheckinRow | undefined;
+    if (c && c.status === 'granted' && !this.isStale(c, now)) return answer;
+    // The grant lapsed, was superseded or used: repeating it would open the gate for nothing.
+    events.appendInTx({ type: 'checkin.repeat-refused', actor: `device:${gateId}`, deviceId: gateId, sessionIds: c ? [c.session_id] : [], data: { requestId: req.requestId, status: c?.status ?? 'unknown', idMasked } });
+    return badRequest;
+  }
+
   private grant(gateId: string, req: VerifyRequest, sessionId: string, idHash: string, idMasked: string, seat: { room: string; seat: number }, now: number, extra: Record<string, unknown>): VerifyAnswer {
     const { store, events, log } = this.deps;
     store
@@ -304,14 +338,14 @@ export class CheckIn {
       room: seat.room,
       seat: seat.seat,
     };
-    this.record(gateId, answer, now);
+    this.record(gateId, answer, now, idHash);
     events.appendInTx({ type: 'checkin.granted', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [sessionId], data: { requestId: req.requestId, idMasked, room: seat.room, seat: seat.seat, faceScore: req.faceScore, ...extra } });
     log.info({ gateId, requestId: req.requestId, sessionId, room: seat.room, seat: seat.seat, idMasked, name: maskName(req.name) }, 'check-in granted');
     return answer;
   }
 
-  private record(gateId: string, answer: VerifyAnswer, now: number): void {
-    this.deps.store.stmt('INSERT INTO verify_decisions (request_id, gate_id, answer, decided_at) VALUES (?, ?, ?, ?)').run(answer.requestId, gateId, JSON.stringify(answer), now);
+  private record(gateId: string, answer: VerifyAnswer, now: number, idHash: string): void {
+    this.deps.store.stmt('INSERT INTO verify_decisions (request_id, gate_id, answer, decided_at, id_hash) VALUES (?, ?, ?, ?, ?)').run(answer.requestId, gateId, JSON.stringify(answer), now, idHash);
   }
 
   private faceThreshold(gateId: string): number {

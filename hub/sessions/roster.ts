@@ -59,7 +59,8 @@ export function validateRoster(rows: unknown[], hasher: IdHasher, gateIds: reado
     if (!name || name.length > 64) errors.push({ row, field: 'name', message: 'name must be 1 to 64 characters' });
     const role = r.role === undefined || r.role === '' ? 'expert' : r.role;
     if (typeof role !== 'string' || !(ROSTER_ROLES as readonly string[]).includes(role)) errors.push({ row, field: 'role', message: `role must be one of ${ROSTER_ROLES.join(', ')}` });
-    const id = checkIdNumber(r.idNumber);
+    // Spreadsheet cells often carry stray spaces: an import trims them (a gate never does).
+    const id = checkIdNumber(typeof r.idNumber === 'string' ? r.idNumber.trim() : r.idNumber);
     if (!id.ok) {
       errors.push({ row, field: 'idNumber', message: `idNumber is not a valid resident ID number (${id.reason})` });
       return;
