@@ -317,8 +317,10 @@ export class CheckIn {
     const answer = JSON.parse(prior.answer) as VerifyAnswer;
     if (answer.decision !== 'grant') return answer;
     const c = store.stmt('SELECT * FROM checkins WHERE request_id = ?').get(req.requestId) as CheckinRow | undefined;
-    if (c && c.status === 'granted' && !this.isStale(c, now)) return answer;
-    // The grant lapsed, was superseded or used: repeating it would open the gate for nothing.
+    // A duplicate of a request already used for the passage (QoS 1 redelivery after a
+    // restart) is answered the same: the gate no longer waits for it and opens nothing.
+    if (c && (c.status === 'inside' || (c.status === 'granted' && !this.isStale(c, now)))) return answer;
+    // The grant lapsed or was superseded: repeating it would hand out a released seat.
     events.appendInTx({ type: 'checkin.repeat-refused', actor: `device:${gateId}`, deviceId: gateId, sessionIds: c ? [c.session_id] : [], data: { requestId: req.requestId, status: c?.status ?? 'unknown', idMasked } });
     return badRequest;
   }
