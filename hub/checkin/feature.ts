@@ -1,6 +1,7 @@
 import type { Feature, Hub } from '../hub.js';
 import { IdHasher } from '../privacy.js';
-import { parseEvent } from '../../devices/mqtt-device.js';
+import { checkEvent } from '../../devices/mqtt-device.js';
+import { gateSpec } from '../../devices/kinds.js';
 import { CheckIn } from './checkin.js';
 import { sessionRoutes } from '../api/sessions.js';
 
@@ -33,7 +34,8 @@ export function createCheckInFeature(hub: Hub): CheckInFeature {
 
   hub.ingest.register('gate', 'verify', (m) => checkin.onVerify(m.deviceId, m.payload));
   hub.ingest.register('gate', 'event', async (m) => {
-    const parsed = parseEvent(m.payload, hub.clock.now());
+    // The gate's own schema first (size, fields), then the check-in policy's own events.
+    const parsed = checkEvent(gateSpec, m.payload, hub.clock.now());
     if ('error' in parsed) return { accepted: false, reason: parsed.error };
     const own = await checkin.onGateEvent(m.deviceId, parsed.event.type, m.payload as Record<string, unknown>);
     if (own) return own;
