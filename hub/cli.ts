@@ -13,6 +13,7 @@ import { readSimulatorTokens } from '../simulators/tokens.js';
 import { ensureSimulatorTokens } from './demo/tokens.js';
 import { startSimulators, stopSimulators, simulatedDevices } from '../simulators/run.js';
 import { AUDIT_USAGE, auditCommand } from './audit/cli.js';
+import { GATE_USAGE, gateCommand } from './checkin/cli.js';
 
 const USAGE = `facility-hub — on-site control hub of a bid-evaluation area
 
@@ -23,6 +24,7 @@ Usage:
   facility-hub config check FILE
   facility-hub device token DEVICE_ID [--config FILE] [--data-dir DIR]
 ${AUDIT_USAGE}
+${GATE_USAGE}
 
 Defaults: the demo facility, ./data, HTTP 8080, MQTT 1883, all simulators on.
 Environment: FH_ADMIN_PASSWORD (first start: the admin password), FH_LOG_LEVEL.`;
@@ -230,6 +232,13 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         break;
       }
       // --- end audit ---
+      // --- gate allow-list keys (hub/checkin/cli.ts) ---
+      case 'gate': {
+        const code = await gateCommand(sub, rest, io);
+        if (code !== null) return code;
+        break;
+      }
+      // --- end gate ---
       case undefined:
       case 'help':
       case '--help':

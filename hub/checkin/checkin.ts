@@ -14,6 +14,7 @@ import type { Session, Sessions } from '../sessions/sessions.js';
 import { validateRoster, type RosterEntry, type RowError } from '../sessions/roster.js';
 import { drawSeat, cryptoRng, type Rng } from '../sessions/seating.js';
 import { SeatBook } from './seat-book.js';
+import { ALLOW_KDF, GateKeys, allowEntry, allowSalt } from './allow-list.js';
 import { message, type DenyReason } from './messages.js';
 import { parseVerify, type VerifyAnswer, type VerifyRequest } from '../../drivers/gate-verify.js';
 
@@ -81,10 +82,14 @@ export class CheckIn {
   /** Gates with their own face threshold (a camera that scores differently). */
   private readonly thresholds: Map<string, number>;
   private readonly seats: SeatBook;
+  /** Each gate's provisioned allow-list key (issued by the CLI; none: no offline list). */
+  readonly gateKeys: GateKeys;
+  private keyVersions = new Map<string, number>();
 
   constructor(private readonly deps: CheckInDeps) {
     this.rng = deps.rng ?? cryptoRng;
     this.seats = new SeatBook(deps.store, this.passageMs);
+    this.gateKeys = new GateKeys(deps.store);
     this.gates = deps.facility.devices.filter((d) => d.kind === 'gate').map((d) => d.id);
     this.roomName = new Map(deps.facility.rooms.map((r) => [r.id, r.name || r.id]));
     this.thresholds = new Map(
@@ -112,8 +117,10 @@ export class CheckIn {
 
   async start(): Promise<void> {
     await this.expireStaleGrants();
+    this.keyVersions = this.gateKeys.versions();
     this.sweeper = this.deps.clock.setInterval(() => {
       this.expireStaleGrants().catch((err: unknown) => this.deps.log.error({ err }, 'grant sweep failed'));
+      this.republishOnRotation();
     }, 5_000);
     await this.publishAllowLists();
   }
@@ -127,7 +134,7 @@ export class CheckIn {
 
   /** Validates upload rows; ID numbers become hashes and masks here and go no further. */
   validateRoster(rows: unknown[]): { entries: RosterEntry[]; errors: RowError[] } {
-    return validateRoster(rows, this.deps.hasher, this.gates);
+    return validateRoster(rows, this.deps.hasher, this.deps.facility.site.id);
   }
 
   async replaceRoster(sessionId: string, entries: RosterEntry[], actor: Actor): Promise<{ count: number }> {
@@ -142,16 +149,20 @@ export class CheckIn {
     const checkedIn = store.stmt("SELECT DISTINCT id_hash FROM checkins WHERE session_id = ? AND status IN ('granted', 'inside', 'left')").all(sessionId) as { id_hash: string }[];
     const dropped = checkedIn.filter((r) => !keep.has(r.id_hash));
     if (dropped.length) throw new HubError('HUB_ERR_CONFLICT', [`${dropped.length} person(s) already checked in would be removed from the roster`]);
+    const seeds = await Promise.all(entries.map((e) => e.allowSeed ?? Promise.resolve(null)));
+    const keys = this.gates.map((g) => this.gateKeys.get(g)).filter((k) => k !== null);
     await store.write(() => {
       store.stmt('DELETE FROM roster WHERE session_id = ?').run(sessionId);
       store.stmt('DELETE FROM allow_list WHERE session_id = ?').run(sessionId);
-      const ins = store.stmt('INSERT INTO roster (session_id, id_hash, id_masked, name, role) VALUES (?, ?, ?, ?, ?)');
+      const ins = store.stmt('INSERT INTO roster (session_id, id_hash, id_masked, name, role, allow_seed) VALUES (?, ?, ?, ?, ?, ?)');
       const allow = store.stmt('INSERT OR IGNORE INTO allow_list (gate_id, session_id, gate_hash, id_hash, id_masked) VALUES (?, ?, ?, ?, ?)');
-      for (const e of entries) {
-        ins.run(sessionId, e.idHash, e.idMasked, e.name, e.role);
-        if (e.role === 'observer') continue;
-        for (const g of e.gateHashes) allow.run(g.gateId, sessionId, g.gateHash, e.idHash, e.idMasked);
-      }
+      entries.forEach((e, i) => {
+        const seed = seeds[i] ?? null;
+        ins.run(sessionId, e.idHash, e.idMasked, e.name, e.role, seed);
+        if (seed === null) return;
+        // Only gates with a provisioned key get entries (docs/security-audit.md).
+        for (const k of keys) allow.run(k.gateId, sessionId, allowEntry(k.key, seed), e.idHash, e.idMasked);
+      });
       events.appendInTx({ type: 'session.roster', actor, sessionIds: [sessionId], data: { count: entries.length, experts, people: entries.map((e) => e.idMasked) } });
     });
     this.deps.log.info({ sessionId, count: entries.length }, 'roster replaced');
@@ -465,10 +476,11 @@ export class CheckIn {
   // ---- offline allow-lists ----
 
   /**
-   * Publishes each gate's allow-list, retained on `fh/{site}/{gate}/allow-list`: the gate's
-   * own key and, per rostered person of a session opening within 24 h, the ID number's
-   * hash under that key with the session's check-in window. The map from gate hash to the
-   * hub's own hash is kept in the store, because the hub never keeps the clear number.
+   * Publishes each gate's allow-list, retained on `fh/{site}/{gate}/allow-list`: per
+   * rostered person of a session opening within 24 h, the entry under the gate's
+   * provisioned key (allow-list.ts) with the session's check-in window; never the key.
+   * The map from entry to the hub's own hash is kept in the store, because the hub never
+   * keeps the clear number.
    */
   publishAllowLists(): Promise<void> {
     // Coalesced: requests made while a run is queued (a platform pushing many rosters)
@@ -483,6 +495,16 @@ export class CheckIn {
     return run;
   }
 
+  /** A gate key issued or rotated by the CLI (another process): that gate's list again, without the old key's entries. */
+  private republishOnRotation(): void {
+    const now = this.gateKeys.versions();
+    const changed = [...now].some(([g, v]) => this.keyVersions.get(g) !== v);
+    if (!changed) return;
+    this.keyVersions = now;
+    this.deps.log.info({ gates: [...now.keys()] }, 'gate key issued or rotated: allow-lists republished');
+    void this.publishAllowLists();
+  }
+
   private async publishAllowListsNow(): Promise<void> {
     for (const gateId of this.gates) {
       const payload = this.allowListFor(gateId);
@@ -493,13 +515,17 @@ export class CheckIn {
   private allowListFor(gateId: string): Record<string, unknown> {
     const { store, clock, sessions } = this.deps;
     const now = clock.now();
+    const key = this.gateKeys.get(gateId);
+    // No key provisioned: no offline list (the gate decides only online).
+    if (!key) return { version: 2, gateId, issuedAt: now, provisioned: false, entries: [] };
     const served = new Set(sessions.servedBy(gateId).map((s) => s.id));
     const rows = store.stmt('SELECT session_id, gate_hash FROM allow_list WHERE gate_id = ?').all(gateId) as { session_id: string; gate_hash: string }[];
     const entries = rows
       .map((r) => ({ r, s: sessions.get(r.session_id) }))
       .filter(({ s }) => s !== null && s.status !== 'closed' && served.has(s.id) && s.start - s.opensMinutes * 60_000 <= now + ALLOW_LIST_HORIZON_MS)
       .map(({ r, s }) => ({ h: r.gate_hash, sessionId: s!.id, from: s!.start - s!.opensMinutes * 60_000, to: s!.end }));
-    return { version: 1, gateId, issuedAt: now, key: this.deps.hasher.gateKey(gateId), entries };
+    // The key is never in the list: the gate has it from provisioning (keyVersion tells which).
+    return { version: 2, gateId, issuedAt: now, provisioned: true, keyVersion: key.version, kdf: { ...ALLOW_KDF, salt: allowSalt(this.deps.facility.site.id) }, entries };
   }
 
 

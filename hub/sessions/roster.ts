@@ -1,5 +1,6 @@
 import { parse as parseCsv } from 'csv-parse/sync';
-import { gateHash, type IdHasher } from '../privacy.js';
+import type { IdHasher } from '../privacy.js';
+import { allowSeed } from '../checkin/allow-list.js';
 import { checkIdNumber, maskIdNumber } from '../../kernel/id-number.js';
 
 export interface RosterEntry {
@@ -7,8 +8,11 @@ export interface RosterEntry {
   idMasked: string;
   name: string;
   role: string;
-  /** The person's hash under each gate's allow-list key (computed now: the clear number is not kept). */
-  gateHashes: { gateId: string; gateHash: string }[];
+  /**
+   * The slow seed of the offline allow-list (scrypt, on the thread pool), started here
+   * because the clear number exists only here; null for observers, who never pass a gate.
+   */
+  allowSeed: Promise<string> | null;
 }
 
 export interface RowError {
@@ -42,7 +46,7 @@ export function readRosterBody(body: unknown, contentType: string): { rows: unkn
  * Validates every row (all errors at once) and turns ID numbers into a keyed hash and a
  * masked form right here: the clear number goes no further than this function.
  */
-export function validateRoster(rows: unknown[], hasher: IdHasher, gateIds: readonly string[] = []): { entries: RosterEntry[]; errors: RowError[] } {
+export function validateRoster(rows: unknown[], hasher: IdHasher, site: string): { entries: RosterEntry[]; errors: RowError[] } {
   const entries: RosterEntry[] = [];
   const errors: RowError[] = [];
   const seen = new Map<string, number>();
@@ -73,8 +77,10 @@ export function validateRoster(rows: unknown[], hasher: IdHasher, gateIds: reado
     }
     seen.set(idHash, row);
     if (name && typeof role === 'string') {
-      const gateHashes = gateIds.map((gateId) => ({ gateId, gateHash: gateHash(hasher.gateKey(gateId), id.normalized) }));
-      entries.push({ idHash, idMasked: maskIdNumber(id.normalized), name, role, gateHashes });
+      const seed = role === 'observer' ? null : allowSeed(id.normalized, site);
+      // Awaited by replaceRoster; a rejected upload never awaits it, so it must not be "unhandled".
+      seed?.catch(() => undefined);
+      entries.push({ idHash, idMasked: maskIdNumber(id.normalized), name, role, allowSeed: seed });
     }
   });
   return { entries, errors };

@@ -160,4 +160,19 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE verify_decisions ADD COLUMN id_hash TEXT;
     `,
   },
+  {
+    version: 4,
+    name: 'offline allow-list: provisioned gate keys and slow per-person seeds',
+    sql: `
+      -- scrypt of the ID number (hub/checkin/allow-list.ts): what gate entries are keyed from,
+      -- so that a rotated gate key can be applied without the clear number.
+      ALTER TABLE roster ADD COLUMN allow_seed TEXT;
+      CREATE TABLE gate_keys (
+        gate_id TEXT PRIMARY KEY,
+        key TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
