@@ -448,6 +448,14 @@ export const FacilitySchema = Type.Object(
           },
           { ...strict, default: {} },
         ),
+        /** Signed checkpoints of the event log (hub/audit, docs/security-audit.md). */
+        audit: Type.Object(
+          {
+            checkpointEvents: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+            checkpointMinutes: Type.Integer({ minimum: 1, maximum: 1440, default: 5 }),
+          },
+          { ...strict, default: {} },
+        ),
       },
       { ...strict, default: {} },
     ),

@@ -1,24 +1,40 @@
-import { MqttDevice, anyEvent, noArgs, requireString, type MqttKindSpec } from './mqtt-device.js';
+import { Type } from '@sinclair/typebox';
+import { MqttDevice, eventSchema, noArgs, type MqttKindSpec } from './mqtt-device.js';
 import type { DeviceContext, Device } from './types.js';
 import type { DeviceKind } from '../config/schema.js';
+
+/*
+ * What each MQTT kind may report, field by field (TypeBox, compiled once; docs/contract.md
+ * lists them). Every event also has `type`, `ts`? and a short `detail`?; anything else is
+ * rejected with the reason and not stored.
+ */
+const RequestId = Type.String({ pattern: '^[A-Za-z0-9._:-]{1,64}$' });
+const RoomId = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' });
+const Name = Type.String({ minLength: 1, maxLength: 64 });
 
 /** Gate (face + ID-card): verify requests go to the check-in policy; these are its events. */
 export const gateSpec: MqttKindSpec = {
   kind: 'gate',
   commands: { open: noArgs, lock: noArgs, unlock: noArgs, reboot: noArgs },
   events: {
-    passed: requireString('requestId'),
-    exit: anyEvent,
-    tamper: anyEvent,
-    'forced-open': anyEvent,
-    'offline-pass': requireString('requestId'),
+    passed: eventSchema('passed', { requestId: RequestId }),
+    // The person leaving, by the requestId of their entry or by their card (checked as at entry).
+    exit: eventSchema('exit', { requestId: Type.Optional(RequestId), idNumber: Type.Optional(Type.String({ maxLength: 32 })) }),
+    tamper: eventSchema('tamper'),
+    'forced-open': eventSchema('forced-open'),
+    'offline-pass': eventSchema('offline-pass', { requestId: RequestId, idHash: Type.String({ pattern: '^[0-9a-f]{64}$' }), sessionId: Type.String({ minLength: 1, maxLength: 64 }) }),
   },
 };
 
 export const doorSpec: MqttKindSpec = {
   kind: 'door',
   commands: { open: noArgs, lock: noArgs, unlock: noArgs },
-  events: { opened: anyEvent, closed: anyEvent, 'forced-open': anyEvent, 'held-open': anyEvent },
+  events: {
+    opened: eventSchema('opened', { by: Type.Optional(Type.Union(['card', 'button', 'key', 'remote', 'unknown'].map((b) => Type.Literal(b)))) }),
+    closed: eventSchema('closed'),
+    'forced-open': eventSchema('forced-open'),
+    'held-open': eventSchema('held-open', { seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })) }),
+  },
 };
 
 const roomArg =
@@ -29,13 +45,23 @@ const roomArg =
 export const robotSpec: MqttKindSpec = {
   kind: 'robot',
   commands: { deliver: roomArg('room'), return: noArgs, stop: noArgs },
-  events: { arrived: anyEvent, delivered: anyEvent, returned: anyEvent, blocked: anyEvent, 'battery-low': anyEvent },
+  events: {
+    arrived: eventSchema('arrived', { room: Type.Optional(RoomId) }),
+    delivered: eventSchema('delivered', { room: Type.Optional(RoomId), item: Type.Optional(Name) }),
+    returned: eventSchema('returned'),
+    blocked: eventSchema('blocked', { where: Type.Optional(Name) }),
+    'battery-low': eventSchema('battery-low', { battery: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })) }),
+  },
 };
 
 export const firePanelSpec: MqttKindSpec = {
   kind: 'fire-panel',
   commands: { silence: noArgs, reset: noArgs },
-  events: { alarm: anyEvent, clear: anyEvent, fault: anyEvent },
+  events: {
+    alarm: eventSchema('alarm', { zone: Type.Optional(Name) }),
+    clear: eventSchema('clear', { zone: Type.Optional(Name) }),
+    fault: eventSchema('fault', { zone: Type.Optional(Name), code: Type.Optional(Type.String({ maxLength: 32 })) }),
+  },
   onEvent: (ctx, event) => {
     if (event.type === 'alarm' || event.type === 'clear') ctx.bus.emit('fire.alarm', { active: event.type === 'alarm', deviceId: ctx.config.id });
   },

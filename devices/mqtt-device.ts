@@ -1,10 +1,31 @@
+import { Type, type TProperties, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { CommandOutcome, DeviceEventPayload, DeviceMessage, IngestOutcome } from './seam.js';
 import { parseTime } from '../kernel/time.js';
 import { driverOf, type Device, type DeviceCommand, type DeviceContext, type DeviceHealth, type MqttDriver } from './types.js';
 import type { DeviceKind } from '../config/schema.js';
 
-/** Checks a kind-specific event; returns an error text or null. */
-export type EventCheck = (event: DeviceEventPayload) => string | null;
+/**
+ * The largest event a device may report, as JSON (2 KiB). The broker's payload limit is
+ * for every topic; an event goes into a log that is never erased, so its own bound is
+ * far smaller, and what each kind may say is listed field by field below.
+ */
+export const MAX_EVENT_BYTES = 2048;
+
+/** A compiled TypeBox schema of one event type (its whole payload, envelope included). */
+export type EventCheck = TypeCheck<TSchema>;
+
+/** Short text a device may attach to any event (shown to operators, never parsed). */
+const Detail = Type.String({ maxLength: 200 });
+const EventTime = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ maxLength: 40 })]);
+
+/**
+ * The schema of one event type: `{"type", "ts"?, "detail"?}` and the given fields,
+ * nothing else (additionalProperties false), compiled once.
+ */
+export function eventSchema(type: string, fields: TProperties = {}): EventCheck {
+  return TypeCompiler.Compile(Type.Object({ type: Type.Literal(type), ts: Type.Optional(EventTime), detail: Type.Optional(Detail), ...fields }, { additionalProperties: false }));
+}
 
 export interface MqttKindSpec {
   kind: DeviceKind;
@@ -68,13 +89,9 @@ export class MqttDevice implements Device {
 
   async handleMessage(m: DeviceMessage): Promise<IngestOutcome> {
     if (m.subtopic !== 'event') return { accepted: false, reason: `${this.kind} does not publish ${m.subtopic}` };
-    const parsed = parseEvent(m.payload, this.ctx.clock.now());
-    if ('error' in parsed) return { accepted: false, reason: parsed.error };
-    const event = parsed.event;
-    const check = this.spec.events[event.type];
-    if (!check) return { accepted: false, reason: `unknown event type "${event.type}" for a ${this.kind} (known: ${Object.keys(this.spec.events).join(', ')})` };
-    const err = check(event);
-    if (err) return { accepted: false, reason: err };
+    const checked = checkEvent(this.spec, m.payload, this.ctx.clock.now());
+    if ('error' in checked) return { accepted: false, reason: checked.error };
+    const event = checked.event;
     const sessionIds = this.ctx.sessionsFor(this.id);
     // Durable before the PUBACK (the broker awaits this).
     await this.ctx.events.append({ type: 'device.event', actor: `device:${this.id}`, deviceId: this.id, sessionIds, data: { ...event } });
@@ -99,8 +116,34 @@ export function parseEvent(payload: unknown, now: number): { event: DeviceEventP
 }
 
 export const noArgs = (args: Record<string, unknown>): string | null => (Object.keys(args).length === 0 ? null : `takes no arguments (got ${Object.keys(args).join(', ')})`);
-export const anyEvent: EventCheck = () => null;
-export const requireString =
-  (field: string): EventCheck =>
-  (e) =>
-    typeof e[field] === 'string' && e[field] !== '' ? null : `event.${field} must be a non-empty string`;
+
+/**
+ * Validates a device's event against its kind: the size bound, the envelope, a type the
+ * kind reports, and that type's schema. What fails is answered with the reason and never
+ * stored (the broker logs and counts it as rejected).
+ */
+export function checkEvent(spec: MqttKindSpec, payload: unknown, now: number): { event: DeviceEventPayload } | { error: string } {
+  let size: number;
+  try {
+    size = Buffer.byteLength(JSON.stringify(payload) ?? '', 'utf8');
+  } catch {
+    return { error: 'event is not JSON' };
+  }
+  if (size > MAX_EVENT_BYTES) return { error: `event too large: ${size} bytes > ${MAX_EVENT_BYTES}` };
+  const parsed = parseEvent(payload, now);
+  if ('error' in parsed) return parsed;
+  const type = parsed.event.type;
+  const check = spec.events[type];
+  if (!check) return { error: `unknown event type "${type}" for a ${spec.kind} (known: ${Object.keys(spec.events).join(', ')})` };
+  if (!check.Check(payload)) {
+    const e = check.Errors(payload).First();
+    const where = e?.path ? `event.${e.path.slice(1).replace(/\//g, '.')}` : 'event';
+    return { error: `${type}: ${where}: ${e?.message ?? 'does not match the schema'} (fields of ${type}: ${fieldsOf(check)})` };
+  }
+  return parsed;
+}
+
+function fieldsOf(check: EventCheck): string {
+  const props = (check.Schema() as { properties?: Record<string, unknown> }).properties ?? {};
+  return Object.keys(props).join(', ');
+}

@@ -5,7 +5,6 @@ import type { Facility } from '../config/schema.js';
 import { systemClock } from '../kernel/clock.js';
 import { createLogger, silentLogger } from './log.js';
 import { Store } from './store/store.js';
-import { verifyChain } from './store/events.js';
 import { DeviceTokens } from './broker/tokens.js';
 import { createHub } from './compose.js';
 import type { CheckInFeature } from './checkin/feature.js';
@@ -14,6 +13,8 @@ import { readSimulatorTokens } from '../simulators/tokens.js';
 import { ensureSimulatorTokens } from './demo/tokens.js';
 import { startSimulators, stopSimulators, simulatedDevices } from '../simulators/run.js';
 import { BackupError, backupDataDir, restoreBackup } from './backup.js';
+import { AUDIT_USAGE, auditCommand } from './audit/cli.js';
+import { GATE_USAGE, gateCommand } from './checkin/cli.js';
 
 const USAGE = `facility-hub — on-site control hub of a bid-evaluation area
 
@@ -23,9 +24,10 @@ Usage:
   facility-hub simulate [--config FILE] [--mqtt-url URL] [--only ID,ID...] [--data-dir DIR]
   facility-hub config check FILE
   facility-hub device token DEVICE_ID [--config FILE] [--data-dir DIR]
-  facility-hub audit verify [--data-dir DIR]
   facility-hub backup --out FILE [--data-dir DIR]
   facility-hub restore FILE --data-dir DIR
+${AUDIT_USAGE}
+${GATE_USAGE}
 
 Defaults: the demo facility, ./data, HTTP 8080, MQTT 1883, all simulators on.
 Environment: FH_ADMIN_PASSWORD (first start: the admin password), FH_LOG_LEVEL.`;
@@ -212,22 +214,6 @@ async function deviceToken(args: string[], io: Out): Promise<number> {
   return 0;
 }
 
-async function auditVerify(args: string[], io: Out): Promise<number> {
-  const { values } = parseArgs({ args, options: { 'data-dir': { type: 'string', default: './data' } } });
-  const store = new Store({ dataDir: resolve(values['data-dir']), log: silentLogger() });
-  try {
-    const r = verifyChain(store);
-    if (r.ok) {
-      io.out(`ok: ${r.records} records, chain intact, head ${r.head}`);
-      return 0;
-    }
-    io.err(`TAMPERED: first bad record #${r.firstBad.seq}: ${r.firstBad.reason}`);
-    return 3;
-  } finally {
-    await store.close();
-  }
-}
-
 // --- backup and restore (hub/backup.ts) ---
 function backup(args: string[], io: Out): number {
   const { values } = parseArgs({ args, options: { out: { type: 'string' }, 'data-dir': { type: 'string', default: './data' } } });
@@ -279,9 +265,20 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       case 'device':
         if (sub === 'token') return await deviceToken(rest, io);
         break;
-      case 'audit':
-        if (sub === 'verify') return await auditVerify(rest, io);
+      // --- audit (hub/audit/cli.ts) ---
+      case 'audit': {
+        const code = await auditCommand(sub, rest, io);
+        if (code !== null) return code;
         break;
+      }
+      // --- end audit ---
+      // --- gate allow-list keys (hub/checkin/cli.ts) ---
+      case 'gate': {
+        const code = await gateCommand(sub, rest, io);
+        if (code !== null) return code;
+        break;
+      }
+      // --- end gate ---
       case 'backup':
         return backup(argv.slice(1), io);
       case 'restore':

@@ -9,13 +9,18 @@ const CHECK_CHARS = '10X98765432';
 export type IdCheck = { ok: true; normalized: string } | { ok: false; reason: string };
 
 /**
- * Validates format, birth date and the ISO 7064 MOD 11-2 check digit. `now` (epoch ms,
- * from the caller's injected clock) bounds the birth date: a valid check digit is easy to
+ * Validates format, birth date and the ISO 7064 MOD 11-2 check digit, exactly as given:
+ * whitespace or control characters anywhere make it invalid (a gate that sends
+ * "…123X\n" is faulty or forged, and is not to be "repaired" here). A roster import
+ * may trim its cells before calling this; a gate request never is. `now` (epoch ms, from
+ * the caller's injected clock) bounds the birth date: a valid check digit is easy to
  * compute for the year 3000, so the date must also be a real day that has already begun.
  */
 export function checkIdNumber(raw: unknown, now: number): IdCheck {
   if (typeof raw !== 'string') return { ok: false, reason: 'not a string' };
-  const id = raw.trim().toUpperCase();
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\u0000-\u001f\u007f-\u009f]/u.test(raw)) return { ok: false, reason: 'contains whitespace or control characters' };
+  const id = raw.toUpperCase();
   if (!/^\d{17}[\dX]$/.test(id)) return { ok: false, reason: 'must be 17 digits and a digit or X' };
   let sum = 0;
   for (let i = 0; i < 17; i++) sum += Number(id[i]) * WEIGHTS[i]!;

@@ -14,6 +14,7 @@ import type { Session, Sessions } from '../sessions/sessions.js';
 import { validateRoster, type RosterEntry, type RowError } from '../sessions/roster.js';
 import { drawSeat, cryptoRng, type Rng } from '../sessions/seating.js';
 import { SeatBook } from './seat-book.js';
+import { ALLOW_KDF, GateKeys, allowEntry, allowSalt } from './allow-list.js';
 import { message, type DenyReason } from './messages.js';
 import { parseVerify, type VerifyAnswer, type VerifyRequest } from '../../drivers/gate-verify.js';
 
@@ -81,10 +82,14 @@ export class CheckIn {
   /** Gates with their own face threshold (a camera that scores differently). */
   private readonly thresholds: Map<string, number>;
   private readonly seats: SeatBook;
+  /** Each gate's provisioned allow-list key (issued by the CLI; none: no offline list). */
+  readonly gateKeys: GateKeys;
+  private keyVersions = new Map<string, number>();
 
   constructor(private readonly deps: CheckInDeps) {
     this.rng = deps.rng ?? cryptoRng;
     this.seats = new SeatBook(deps.store, this.passageMs);
+    this.gateKeys = new GateKeys(deps.store);
     this.gates = deps.facility.devices.filter((d) => d.kind === 'gate').map((d) => d.id);
     this.roomName = new Map(deps.facility.rooms.map((r) => [r.id, r.name || r.id]));
     this.thresholds = new Map(
@@ -112,8 +117,10 @@ export class CheckIn {
 
   async start(): Promise<void> {
     await this.expireStaleGrants();
+    this.keyVersions = this.gateKeys.versions();
     this.sweeper = this.deps.clock.setInterval(() => {
       this.expireStaleGrants().catch((err: unknown) => this.deps.log.error({ err }, 'grant sweep failed'));
+      this.republishOnRotation();
     }, 5_000);
     await this.publishAllowLists();
   }
@@ -127,7 +134,7 @@ export class CheckIn {
 
   /** Validates upload rows; ID numbers become hashes and masks here and go no further. */
   validateRoster(rows: unknown[]): { entries: RosterEntry[]; errors: RowError[] } {
-    return validateRoster(rows, this.deps.hasher, this.deps.clock.now(), this.gates);
+    return validateRoster(rows, this.deps.hasher, this.deps.facility.site.id, this.deps.clock.now());
   }
 
   /**
@@ -150,19 +157,23 @@ export class CheckIn {
       new HubError('HUB_ERR_CONFLICT', [`session ${s.code} already has a roster of ${n}; send replace=true to replace it`], { field: 'query.replace', current: n });
     const current = (): number => (store.stmt('SELECT COUNT(*) AS n FROM roster WHERE session_id = ?').get(sessionId) as { n: number }).n;
     if (!opts.replace && current() > 0) throw refuse(current());
+    const seeds = await Promise.all(entries.map((e) => e.allowSeed ?? Promise.resolve(null)));
+    const keys = this.gates.map((g) => this.gateKeys.get(g)).filter((k) => k !== null);
     const removed = await store.write(() => {
       // Checked again inside the transaction: another upload may have landed meanwhile.
       const before = current();
       if (!opts.replace && before > 0) return -before;
       store.stmt('DELETE FROM roster WHERE session_id = ?').run(sessionId);
       store.stmt('DELETE FROM allow_list WHERE session_id = ?').run(sessionId);
-      const ins = store.stmt('INSERT INTO roster (session_id, id_hash, id_masked, name, role) VALUES (?, ?, ?, ?, ?)');
+      const ins = store.stmt('INSERT INTO roster (session_id, id_hash, id_masked, name, role, allow_seed) VALUES (?, ?, ?, ?, ?, ?)');
       const allow = store.stmt('INSERT OR IGNORE INTO allow_list (gate_id, session_id, gate_hash, id_hash, id_masked) VALUES (?, ?, ?, ?, ?)');
-      for (const e of entries) {
-        ins.run(sessionId, e.idHash, e.idMasked, e.name, e.role);
-        if (e.role === 'observer') continue;
-        for (const g of e.gateHashes) allow.run(g.gateId, sessionId, g.gateHash, e.idHash, e.idMasked);
-      }
+      entries.forEach((e, i) => {
+        const seed = seeds[i] ?? null;
+        ins.run(sessionId, e.idHash, e.idMasked, e.name, e.role, seed);
+        if (seed === null) return;
+        // Only gates with a provisioned key get entries (docs/security-audit.md).
+        for (const k of keys) allow.run(k.gateId, sessionId, allowEntry(k.key, seed), e.idHash, e.idMasked);
+      });
       events.appendInTx({ type: 'session.roster', actor, sessionIds: [sessionId], data: { count: entries.length, experts, removed: before, people: entries.map((e) => e.idMasked) } });
       return before;
     });
@@ -236,18 +247,17 @@ export class CheckIn {
   private decideInTx(gateId: string, req: VerifyRequest): VerifyAnswer {
     const { store, events, clock, hasher, log } = this.deps;
     const now = clock.now();
-    const prior = store.stmt('SELECT gate_id, answer FROM verify_decisions WHERE request_id = ?').get(req.requestId) as { gate_id: string; answer: string } | undefined;
-    if (prior) {
-      // A repeated verify (the gate did not hear the answer): the same answer, decided once.
-      if (prior.gate_id === gateId) return JSON.parse(prior.answer) as VerifyAnswer;
-      return { requestId: req.requestId, decision: 'deny', reason: 'bad-request', message: message(this.policy.language, 'bad-request') };
-    }
     const lang = this.policy.language;
     const id = checkIdNumber(req.idNumber, this.deps.clock.now());
     const idMasked = id.ok ? maskIdNumber(id.normalized) : 'invalid';
+    // The request is bound to its gate and to the person: the keyed hash of the ID number
+    // as sent (an invalid one hashed as it came, so that its retransmission matches too).
+    const bound = hasher.hash(id.ok ? id.normalized : `unchecked:${req.idNumber}`);
+    const prior = store.stmt('SELECT gate_id, answer, id_hash FROM verify_decisions WHERE request_id = ?').get(req.requestId) as { gate_id: string; answer: string; id_hash: string | null } | undefined;
+    if (prior) return this.repeated(gateId, req, prior, bound, idMasked, now);
     const deny = (reason: DenyReason, vars: Record<string, string> = {}, sessionId?: string): VerifyAnswer => {
       const answer: VerifyAnswer = { requestId: req.requestId, decision: 'deny', reason, message: message(lang, reason, vars), ...(sessionId ? { sessionId } : {}) };
-      this.record(gateId, answer, now);
+      this.record(gateId, answer, now, bound);
       events.appendInTx({ type: 'checkin.denied', actor: `device:${gateId}`, deviceId: gateId, sessionIds: sessionId ? [sessionId] : [], data: { requestId: req.requestId, reason, idMasked, faceScore: req.faceScore, liveness: req.liveness } });
       log.info({ gateId, requestId: req.requestId, reason, idMasked, name: maskName(req.name) }, 'check-in denied');
       return answer;
@@ -303,6 +313,43 @@ export class CheckIn {
     return deny('reentry-not-allowed', {}, left?.session_id ?? open[0]!.id);
   }
 
+  /**
+   * A requestId seen before. The same gate asking again for the same person (it did not
+   * hear the answer) gets the answer decided then, as long as a grant in it still holds.
+   * Anyone else (another person, another gate: a gate whose counter restarted, or a
+   * replay) gets bad-request and raises an alarm: never someone else's grant.
+   */
+  private repeated(gateId: string, req: VerifyRequest, prior: { gate_id: string; answer: string; id_hash: string | null }, bound: string, idMasked: string, now: number): VerifyAnswer {
+    const { store, events, log, bus } = this.deps;
+    const lang = this.policy.language;
+    const badRequest: VerifyAnswer = { requestId: req.requestId, decision: 'deny', reason: 'bad-request', message: message(lang, 'bad-request') };
+    if (prior.gate_id !== gateId || prior.id_hash !== bound) {
+      const why = prior.gate_id !== gateId ? `first used by ${prior.gate_id}` : 'first used for another person';
+      events.appendInTx({ type: 'checkin.request-reused', actor: `device:${gateId}`, deviceId: gateId, data: { requestId: req.requestId, firstGate: prior.gate_id, samePerson: prior.id_hash === bound, idMasked } });
+      log.warn({ gateId, requestId: req.requestId, firstGate: prior.gate_id, idMasked }, 'gate request id reused for another person or gate');
+      store.afterCommit(() =>
+        bus.emit('alarm.raised', {
+          id: `request-reused:${gateId}:${req.requestId}`,
+          source: 'checkin',
+          severity: 'warning',
+          message: `${gateId} 重复使用请求号 ${req.requestId}（${why}）/ ${gateId} reused request id ${req.requestId} (${why})`,
+          deviceId: gateId,
+          oneShot: true,
+        }),
+      );
+      return badRequest;
+    }
+    const answer = JSON.parse(prior.answer) as VerifyAnswer;
+    if (answer.decision !== 'grant') return answer;
+    const c = store.stmt('SELECT * FROM checkins WHERE request_id = ?').get(req.requestId) as CheckinRow | undefined;
+    // A duplicate of a request already used for the passage (QoS 1 redelivery after a
+    // restart) is answered the same: the gate no longer waits for it and opens nothing.
+    if (c && (c.status === 'inside' || (c.status === 'granted' && !this.isStale(c, now)))) return answer;
+    // The grant lapsed or was superseded: repeating it would hand out a released seat.
+    events.appendInTx({ type: 'checkin.repeat-refused', actor: `device:${gateId}`, deviceId: gateId, sessionIds: c ? [c.session_id] : [], data: { requestId: req.requestId, status: c?.status ?? 'unknown', idMasked } });
+    return badRequest;
+  }
+
   private grant(gateId: string, req: VerifyRequest, sessionId: string, idHash: string, idMasked: string, seat: { room: string; seat: number }, now: number, extra: Record<string, unknown>): VerifyAnswer {
     const { store, events, log } = this.deps;
     store
@@ -318,14 +365,14 @@ export class CheckIn {
       room: seat.room,
       seat: seat.seat,
     };
-    this.record(gateId, answer, now);
+    this.record(gateId, answer, now, idHash);
     events.appendInTx({ type: 'checkin.granted', actor: `device:${gateId}`, deviceId: gateId, sessionIds: [sessionId], data: { requestId: req.requestId, idMasked, room: seat.room, seat: seat.seat, faceScore: req.faceScore, ...extra } });
     log.info({ gateId, requestId: req.requestId, sessionId, room: seat.room, seat: seat.seat, idMasked, name: maskName(req.name) }, 'check-in granted');
     return answer;
   }
 
-  private record(gateId: string, answer: VerifyAnswer, now: number): void {
-    this.deps.store.stmt('INSERT INTO verify_decisions (request_id, gate_id, answer, decided_at) VALUES (?, ?, ?, ?)').run(answer.requestId, gateId, JSON.stringify(answer), now);
+  private record(gateId: string, answer: VerifyAnswer, now: number, idHash: string): void {
+    this.deps.store.stmt('INSERT INTO verify_decisions (request_id, gate_id, answer, decided_at, id_hash) VALUES (?, ?, ?, ?, ?)').run(answer.requestId, gateId, JSON.stringify(answer), now, idHash);
   }
 
   private faceThreshold(gateId: string): number {
@@ -443,10 +490,11 @@ export class CheckIn {
   // ---- offline allow-lists ----
 
   /**
-   * Publishes each gate's allow-list, retained on `fh/{site}/{gate}/allow-list`: the gate's
-   * own key and, per rostered person of a session opening within 24 h, the ID number's
-   * hash under that key with the session's check-in window. The map from gate hash to the
-   * hub's own hash is kept in the store, because the hub never keeps the clear number.
+   * Publishes each gate's allow-list, retained on `fh/{site}/{gate}/allow-list`: per
+   * rostered person of a session opening within 24 h, the entry under the gate's
+   * provisioned key (allow-list.ts) with the session's check-in window; never the key.
+   * The map from entry to the hub's own hash is kept in the store, because the hub never
+   * keeps the clear number.
    */
   publishAllowLists(): Promise<void> {
     // Coalesced: requests made while a run is queued (a platform pushing many rosters)
@@ -461,6 +509,16 @@ export class CheckIn {
     return run;
   }
 
+  /** A gate key issued or rotated by the CLI (another process): that gate's list again, without the old key's entries. */
+  private republishOnRotation(): void {
+    const now = this.gateKeys.versions();
+    const changed = [...now].some(([g, v]) => this.keyVersions.get(g) !== v);
+    if (!changed) return;
+    this.keyVersions = now;
+    this.deps.log.info({ gates: [...now.keys()] }, 'gate key issued or rotated: allow-lists republished');
+    void this.publishAllowLists();
+  }
+
   private async publishAllowListsNow(): Promise<void> {
     for (const gateId of this.gates) {
       const payload = this.allowListFor(gateId);
@@ -471,13 +529,17 @@ export class CheckIn {
   private allowListFor(gateId: string): Record<string, unknown> {
     const { store, clock, sessions } = this.deps;
     const now = clock.now();
+    const key = this.gateKeys.get(gateId);
+    // No key provisioned: no offline list (the gate decides only online).
+    if (!key) return { version: 2, gateId, issuedAt: now, provisioned: false, entries: [] };
     const served = new Set(sessions.servedBy(gateId).map((s) => s.id));
     const rows = store.stmt('SELECT session_id, gate_hash FROM allow_list WHERE gate_id = ?').all(gateId) as { session_id: string; gate_hash: string }[];
     const entries = rows
       .map((r) => ({ r, s: sessions.get(r.session_id) }))
       .filter(({ s }) => s !== null && s.status !== 'closed' && served.has(s.id) && s.start - s.opensMinutes * 60_000 <= now + ALLOW_LIST_HORIZON_MS)
       .map(({ r, s }) => ({ h: r.gate_hash, sessionId: s!.id, from: s!.start - s!.opensMinutes * 60_000, to: s!.end }));
-    return { version: 1, gateId, issuedAt: now, key: this.deps.hasher.gateKey(gateId), entries };
+    // The key is never in the list: the gate has it from provisioning (keyVersion tells which).
+    return { version: 2, gateId, issuedAt: now, provisioned: true, keyVersion: key.version, kdf: { ...ALLOW_KDF, salt: allowSalt(this.deps.facility.site.id) }, entries };
   }
 
 

@@ -1,6 +1,7 @@
 import type { Feature, HubServices } from '../services.js';
 import { IdHasher } from '../privacy.js';
-import { parseEvent } from '../../devices/mqtt-device.js';
+import { checkEvent } from '../../devices/mqtt-device.js';
+import { gateSpec } from '../../devices/kinds.js';
 import { CheckIn } from './checkin.js';
 import { sessionRoutes } from '../api/sessions.js';
 
@@ -35,7 +36,8 @@ export function createCheckInFeature(deps: CheckInDeps): CheckInFeature {
 
   deps.ingest.register('gate', 'verify', (m) => checkin.onVerify(m.deviceId, m.payload));
   deps.ingest.register('gate', 'event', async (m) => {
-    const parsed = parseEvent(m.payload, deps.clock.now());
+    // The gate's own schema first (size, fields), then the check-in policy's own events.
+    const parsed = checkEvent(gateSpec, m.payload, deps.clock.now());
     if ('error' in parsed) return { accepted: false, reason: parsed.error };
     const own = await checkin.onGateEvent(m.deviceId, parsed.event.type, m.payload as Record<string, unknown>);
     if (own) return own;

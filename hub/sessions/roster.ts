@@ -1,6 +1,7 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import iconv from 'iconv-lite';
-import { gateHash, type IdHasher } from '../privacy.js';
+import type { IdHasher } from '../privacy.js';
+import { allowSeed } from '../checkin/allow-list.js';
 import { checkIdNumber, maskIdNumber } from '../../kernel/id-number.js';
 
 export interface RosterEntry {
@@ -8,8 +9,11 @@ export interface RosterEntry {
   idMasked: string;
   name: string;
   role: string;
-  /** The person's hash under each gate's allow-list key (computed now: the clear number is not kept). */
-  gateHashes: { gateId: string; gateHash: string }[];
+  /**
+   * The slow seed of the offline allow-list (scrypt, on the thread pool), started here
+   * because the clear number exists only here; null for observers, who never pass a gate.
+   */
+  allowSeed: Promise<string> | null;
 }
 
 export interface RowError {
@@ -103,7 +107,7 @@ export function readRosterBody(body: unknown, contentType: string): { rows: unkn
  * Validates every row (all errors at once) and turns ID numbers into a keyed hash and a
  * masked form right here: the clear number goes no further than this function.
  */
-export function validateRoster(rows: unknown[], hasher: IdHasher, now: number, gateIds: readonly string[] = []): { entries: RosterEntry[]; errors: RowError[] } {
+export function validateRoster(rows: unknown[], hasher: IdHasher, site: string, now: number): { entries: RosterEntry[]; errors: RowError[] } {
   const entries: RosterEntry[] = [];
   const errors: RowError[] = [];
   const seen = new Map<string, number>();
@@ -120,7 +124,8 @@ export function validateRoster(rows: unknown[], hasher: IdHasher, now: number, g
     if (!name || name.length > 64) errors.push({ row, field: 'name', message: 'name must be 1 to 64 characters' });
     const role = r.role === undefined || r.role === '' ? 'expert' : r.role;
     if (typeof role !== 'string' || !(ROSTER_ROLES as readonly string[]).includes(role)) errors.push({ row, field: 'role', message: `role must be one of ${ROSTER_ROLES.join(', ')}` });
-    const id = checkIdNumber(r.idNumber, now);
+    // Spreadsheet cells often carry stray spaces: an import trims them (a gate never does).
+    const id = checkIdNumber(typeof r.idNumber === 'string' ? r.idNumber.trim() : r.idNumber, now);
     if (!id.ok) {
       errors.push({ row, field: 'idNumber', message: `idNumber is not a valid resident ID number (${id.reason})` });
       return;
@@ -133,8 +138,10 @@ export function validateRoster(rows: unknown[], hasher: IdHasher, now: number, g
     }
     seen.set(idHash, row);
     if (name && typeof role === 'string') {
-      const gateHashes = gateIds.map((gateId) => ({ gateId, gateHash: gateHash(hasher.gateKey(gateId), id.normalized) }));
-      entries.push({ idHash, idMasked: maskIdNumber(id.normalized), name, role, gateHashes });
+      const seed = role === 'observer' ? null : allowSeed(id.normalized, site);
+      // Awaited by replaceRoster; a rejected upload never awaits it, so it must not be "unhandled".
+      seed?.catch(() => undefined);
+      entries.push({ idHash, idMasked: maskIdNumber(id.normalized), name, role, allowSeed: seed });
     }
   });
   return { entries, errors };

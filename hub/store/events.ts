@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Store } from './store.js';
+import canonicalize from 'canonicalize';
+import type { Db, Store } from './store.js';
+import { Frontier, leafHash, nodeHash, splitPoint, type Hash, type SubtreeHash } from '../audit/merkle.js';
 
 import type { Actor } from '../../kernel/actor.js';
 
@@ -30,23 +32,22 @@ export interface StoredEvent {
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** JSON with object keys sorted at every depth, so a record hashes the same everywhere. */
+/**
+ * RFC 8785 (JCS) canonical JSON: keys sorted by UTF-16 code units at every depth,
+ * undefined dropped, ECMAScript number form, no whitespace; so a record hashes the same
+ * in any implementation. Throws on what JCS refuses (NaN, Infinity, lone surrogates).
+ */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  return canonicalize(value) ?? 'null';
 }
 
 /**
  * The hashed text of a record: its fields in canonical (sorted) key order. Built directly
  * rather than through canonicalJson, since every appended event pays for it; the result is
  * the same text (a property test holds the two together). `dataJson` is canonicalJson(data).
+ * It is both what the per-record chain hashes and the Merkle tree's leaf (RFC 6962).
  */
-function recordBody(e: Omit<StoredEvent, 'hash' | 'prevHash' | 'data'>, dataJson: string): string {
+export function recordBody(e: Omit<StoredEvent, 'hash' | 'prevHash' | 'data'>, dataJson: string): string {
   const s = JSON.stringify;
   return `{"actor":${s(e.actor)},"data":${dataJson},"deviceId":${s(e.deviceId)},"seq":${s(e.seq)},"sessionIds":${s(e.sessionIds)},"ts":${s(e.ts)},"type":${s(e.type)}}`;
 }
@@ -59,6 +60,35 @@ export function eventHash(prevHash: string, e: Omit<StoredEvent, 'hash' | 'prevH
   return hashBody(prevHash, recordBody(e, canonicalJson(e.data)));
 }
 
+/** The record's Merkle leaf hash, SHA-256(0x00 || canonical JSON of the record). */
+export function eventLeafHash(e: Omit<StoredEvent, 'hash' | 'prevHash'>): Hash {
+  return leafHash(recordBody(e, canonicalJson(e.data)));
+}
+
+/**
+ * The Merkle tree as stored: leaf hashes beside their records (`events.leaf_hash`), every
+ * completed inner subtree in `merkle_nodes` (level >= 1, index at that level), so that
+ * any proof or root needs O(log n) lookups. A cache of what the records determine:
+ * verification recomputes it all from the records and compares.
+ */
+export function storedTree(db: Db): SubtreeHash {
+  const leafOf = db.prepare('SELECT leaf_hash FROM events WHERE seq = ?').pluck();
+  const nodeOf = db.prepare('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?').pluck();
+  const rec = (start: number, end: number): Hash => {
+    const n = end - start;
+    if (n <= 0) throw new Error(`empty subtree [${start}, ${end})`);
+    if ((n & (n - 1)) === 0 && start % n === 0) {
+      const level = Math.log2(n);
+      const hex = (level === 0 ? leafOf.get(start + 1) : nodeOf.get(level, start / n)) as string | null | undefined;
+      if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) throw new Error(`the tree node of records ${start + 1}..${end} is missing or damaged`);
+      return Buffer.from(hex, 'hex');
+    }
+    const k = splitPoint(n);
+    return nodeHash(rec(start, start + k), rec(start + k, end));
+  };
+  return rec;
+}
+
 interface EventRow {
   seq: number;
   ts: number;
@@ -69,6 +99,8 @@ interface EventRow {
   data: string;
   prev_hash: string;
   hash: string;
+  /** Null on records written before the Merkle tree existed (filled in at the next open). */
+  leaf_hash?: string | null;
 }
 
 function fromRow(r: EventRow): StoredEvent {
@@ -99,16 +131,19 @@ export interface EventQuery {
 }
 
 /**
- * The append-only, hash-chained event log: each record carries the SHA-256 of the one
- * before it, and the head (last seq and hash) is kept in `meta` in the same transaction,
- * so a changed, removed, reordered or truncated record is found by `verify`.
+ * The append-only event log, twice bound: each record carries the SHA-256 of the one
+ * before it (the head, last seq and hash, kept in `meta` in the same transaction), and
+ * every record is a leaf of an RFC 6962 Merkle tree whose signed checkpoints
+ * (hub/audit) let anyone holding an earlier one detect a rewrite, even a consistent one.
  */
 export class EventLog {
   private head: { seq: number; hash: string };
   private headDirty = false;
+  private frontier: Frontier;
   private readonly insert;
   private readonly link;
   private readonly setHead;
+  private readonly insertNode;
   private readonly listeners: ((e: StoredEvent) => void)[] = [];
 
   constructor(
@@ -117,14 +152,18 @@ export class EventLog {
   ) {
     const db = store.db;
     this.insert = db.prepare(
-      'INSERT INTO events (seq, ts, type, device_id, actor, sessions, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO events (seq, ts, type, device_id, actor, sessions, data, prev_hash, hash, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.link = db.prepare('INSERT INTO event_sessions (session_id, seq) VALUES (?, ?)');
     this.setHead = db.prepare("INSERT INTO meta (key, value) VALUES ('chain.head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    this.insertNode = db.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
     this.head = this.readHead();
-    // A rolled-back savepoint may have consumed sequence numbers in memory.
+    this.backfillTree();
+    this.frontier = Frontier.of(this.head.seq, storedTree(db));
+    // A rolled-back savepoint may have consumed sequence numbers (and grown the tree) in memory.
     store.onRollback(() => {
       this.head = this.readHead();
+      this.frontier = Frontier.of(this.head.seq, storedTree(db));
       this.headDirty = true;
     });
     // The chain head is written once per transaction, in it, not once per record.
@@ -149,10 +188,13 @@ export class EventLog {
     };
     // The data is made canonical once: the same text is hashed and stored.
     const dataJson = canonicalJson(base.data);
-    const hash = hashBody(this.head.hash, recordBody(base, dataJson));
+    const body = recordBody(base, dataJson);
+    const hash = hashBody(this.head.hash, body);
+    const leaf = leafHash(body);
     const stored: StoredEvent = { ...base, prevHash: this.head.hash, hash };
-    this.insert.run(stored.seq, stored.ts, stored.type, stored.deviceId, stored.actor, JSON.stringify(stored.sessionIds), dataJson, stored.prevHash, hash);
+    this.insert.run(stored.seq, stored.ts, stored.type, stored.deviceId, stored.actor, JSON.stringify(stored.sessionIds), dataJson, stored.prevHash, hash, leaf.toString('hex'));
     for (const s of stored.sessionIds) this.link.run(s, stored.seq);
+    this.frontier.append(leaf, (level, idx, h) => this.insertNode.run(level, idx, h.toString('hex')));
     this.head = { seq: stored.seq, hash };
     this.headDirty = true;
     if (this.listeners.length) {
@@ -175,6 +217,39 @@ export class EventLog {
 
   count(): number {
     return this.head.seq;
+  }
+
+  /**
+   * The Merkle tree head of what this log holds now: size and root. Inside a write it
+   * includes that write's records; callers that sign it do so in the same transaction.
+   */
+  treeHead(): { size: number; root: Hash } {
+    return { size: this.frontier.size, root: this.frontier.root() };
+  }
+
+  /** Subtree hashes of the stored tree (for inclusion and consistency proofs). */
+  tree(): SubtreeHash {
+    return storedTree(this.store.db);
+  }
+
+  /**
+   * Records written before the Merkle tree existed (schema 2) get their leaf hashes and
+   * inner nodes now, once, in one transaction, from the records themselves.
+   */
+  private backfillTree(): void {
+    const db = this.store.db;
+    const missing = db.prepare('SELECT COUNT(*) FROM events WHERE leaf_hash IS NULL').pluck().get() as number;
+    if (missing === 0) return;
+    db.transaction(() => {
+      db.prepare('DELETE FROM merkle_nodes').run();
+      const frontier = new Frontier();
+      const setLeaf = db.prepare('UPDATE events SET leaf_hash = ? WHERE seq = ?');
+      for (const row of db.prepare('SELECT * FROM events ORDER BY seq').all() as EventRow[]) {
+        const leaf = eventLeafHash(fromRow(row));
+        setLeaf.run(leaf.toString('hex'), row.seq);
+        frontier.append(leaf, (level, idx, h) => this.insertNode.run(level, idx, h.toString('hex')));
+      }
+    })();
   }
 
   query(q: EventQuery): StoredEvent[] {
@@ -219,46 +294,76 @@ export type VerifyResult =
   | { ok: true; records: number; head: string }
   | { ok: false; records: number; firstBad: { seq: number; reason: string } };
 
+export type LogVerification = VerifyResult & {
+  /** The Merkle root recomputed from the records, at every size asked for that the log reaches. */
+  roots: Map<number, Hash>;
+  /** The Merkle tree recomputed from the records, at the size the walk reached. */
+  tree: { size: number; root: Hash };
+};
+
 /** Walks the whole chain; names the first record that does not fit. */
-export function verifyChain(store: Store): VerifyResult {
-  const rows = store.db.prepare('SELECT * FROM events ORDER BY seq').iterate() as IterableIterator<EventRow>;
-  const linksOf = store.stmt('SELECT session_id FROM event_sessions WHERE seq = ? ORDER BY session_id');
+export function verifyChain(source: { db: Db }): VerifyResult {
+  const { roots: _roots, tree: _tree, ...r } = verifyLog(source.db);
+  return r;
+}
+
+/**
+ * Recomputes everything from the records: the chain (each record's hash and link), the
+ * session links, the chain head in meta, and the Merkle tree (leaf hashes and stored
+ * inner nodes, when present, must match), with its root at each size in `rootsAt`.
+ */
+export function verifyLog(db: Db, rootsAt: readonly number[] = []): LogVerification {
+  const rows = db.prepare('SELECT * FROM events ORDER BY seq').iterate() as IterableIterator<EventRow>;
+  const linksOf = db.prepare('SELECT session_id FROM event_sessions WHERE seq = ? ORDER BY session_id');
+  const hasNodes = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'merkle_nodes'").get() !== undefined;
+  const nodeOf = hasNodes ? db.prepare('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?').pluck() : null;
+  const wanted = new Set(rootsAt);
+  const roots = new Map<number, Hash>();
+  const frontier = new Frontier();
   let prev = GENESIS_HASH;
   let expectedSeq = 1;
   let n = 0;
+  const result = (v: VerifyResult): LogVerification => {
+    if (v.ok === false) rows.return?.();
+    return { ...v, roots, tree: { size: frontier.size, root: frontier.root() } };
+  };
+  if (wanted.has(0)) roots.set(0, frontier.root());
   for (const row of rows) {
     n++;
-    if (row.seq !== expectedSeq) {
-      return { ok: false, records: n, firstBad: { seq: expectedSeq, reason: `record ${expectedSeq} is missing (next present is ${row.seq})` } };
-    }
-    if (row.prev_hash !== prev) {
-      return { ok: false, records: n, firstBad: { seq: row.seq, reason: 'its previous-hash does not match the record before it (a record was changed, removed or reordered)' } };
-    }
+    const bad = (seq: number, reason: string): LogVerification => result({ ok: false, records: n, firstBad: { seq, reason } });
+    if (row.seq !== expectedSeq) return bad(expectedSeq, `record ${expectedSeq} is missing (next present is ${row.seq})`);
+    if (row.prev_hash !== prev) return bad(row.seq, 'its previous-hash does not match the record before it (a record was changed, removed or reordered)');
     let e: StoredEvent;
+    let body: string;
     try {
       e = fromRow(row);
+      body = recordBody(e, canonicalJson(e.data));
     } catch {
-      return { ok: false, records: n, firstBad: { seq: row.seq, reason: 'its data is not valid JSON' } };
+      return bad(row.seq, 'its data is not valid canonical JSON');
     }
-    const hash = eventHash(prev, e);
-    if (hash !== row.hash) {
-      return { ok: false, records: n, firstBad: { seq: row.seq, reason: 'its content does not match its hash (the record was changed)' } };
-    }
+    if (hashBody(prev, body) !== row.hash) return bad(row.seq, 'its content does not match its hash (the record was changed)');
     const linked = (linksOf.all(row.seq) as { session_id: string }[]).map((r) => r.session_id);
-    if (canonicalJson(linked) !== canonicalJson(e.sessionIds)) {
-      return { ok: false, records: n, firstBad: { seq: row.seq, reason: 'its session links were changed' } };
-    }
+    if (canonicalJson(linked) !== canonicalJson(e.sessionIds)) return bad(row.seq, 'its session links were changed');
+    const leaf = leafHash(body);
+    if (row.leaf_hash != null && row.leaf_hash !== leaf.toString('hex')) return bad(row.seq, 'its stored Merkle leaf hash does not match the record');
+    const damaged: string[] = [];
+    frontier.append(leaf, (level, idx, h) => {
+      const stored = nodeOf?.get(level, idx) as string | undefined;
+      if (stored !== undefined && stored !== h.toString('hex')) damaged.push(`level ${level} index ${idx}`);
+    });
+    if (damaged.length) return bad(row.seq, `the stored Merkle tree node ${damaged[0]!} does not match the records`);
+    if (wanted.has(frontier.size)) roots.set(frontier.size, frontier.root());
     prev = row.hash;
     expectedSeq++;
   }
-  const head = store.db.prepare("SELECT value FROM meta WHERE key = 'chain.head'").get() as { value: string } | undefined;
+  const head = db.prepare("SELECT value FROM meta WHERE key = 'chain.head'").get() as { value: string } | undefined;
   const last = n === 0 ? null : `${n}:${prev}`;
   if ((head?.value ?? null) !== last) {
-    return {
+    return result({
       ok: false,
       records: n,
       firstBad: { seq: n + 1, reason: `the chain head says ${head?.value ?? 'nothing'} but the log ends at ${last ?? 'nothing'} (records were removed from the end)` },
-    };
+    });
   }
-  return { ok: true, records: n, head: prev };
+  return result({ ok: true, records: n, head: prev });
 }

@@ -135,4 +135,44 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'audit: Merkle tree and signed checkpoints',
+    sql: `
+      -- The RFC 6962 leaf hash of each record (filled in for older records at the next open).
+      ALTER TABLE events ADD COLUMN leaf_hash TEXT;
+      -- Completed inner subtrees: level >= 1, idx = the subtree's position at that level.
+      CREATE TABLE merkle_nodes (
+        level INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (level, idx)
+      ) WITHOUT ROWID;
+      -- Signed checkpoints (c2sp.org/tlog-checkpoint), each the whole signed note.
+      CREATE TABLE checkpoints (
+        size INTEGER PRIMARY KEY,
+        root TEXT NOT NULL,
+        made_at INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        note TEXT NOT NULL
+      );
+      -- A gate request is bound to its person (the keyed hash of the ID number as sent).
+      ALTER TABLE verify_decisions ADD COLUMN id_hash TEXT;
+    `,
+  },
+  {
+    version: 4,
+    name: 'offline allow-list: provisioned gate keys and slow per-person seeds',
+    sql: `
+      -- scrypt of the ID number (hub/checkin/allow-list.ts): what gate entries are keyed from,
+      -- so that a rotated gate key can be applied without the clear number.
+      ALTER TABLE roster ADD COLUMN allow_seed TEXT;
+      CREATE TABLE gate_keys (
+        gate_id TEXT PRIMARY KEY,
+        key TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

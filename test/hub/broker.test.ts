@@ -253,7 +253,7 @@ void t.test('a QoS 1 event whose PUBACK arrived is durable', async (t) => {
     if (!stopped) await th.stop();
   });
   const door = await th.connectDevice('door-1');
-  await door.publishAsync('fh/demo/door-1/event', JSON.stringify({ type: 'opened', ts: 1790000000000, marker: 'durable-1' }), { qos: 1 });
+  await door.publishAsync('fh/demo/door-1/event', JSON.stringify({ type: 'opened', ts: 1790000000000, detail: 'durable-1' }), { qos: 1 });
   // Read through a second connection: the row is committed, not just inside an open transaction.
   const file = join(tmp.dir, 'hub.sqlite');
   const query = "SELECT type, device_id AS deviceId, data FROM events WHERE type = 'device.event' AND data LIKE '%durable-1%'";
@@ -262,7 +262,7 @@ void t.test('a QoS 1 event whose PUBACK arrived is durable', async (t) => {
   other.close();
   t.equal(seenNow.length, 1, 'in the store as soon as the PUBACK arrived');
   t.equal(seenNow[0]?.deviceId, 'door-1');
-  t.match(JSON.parse(seenNow[0]?.data ?? '{}'), { type: 'opened', ts: 1790000000000, marker: 'durable-1' });
+  t.match(JSON.parse(seenNow[0]?.data ?? '{}'), { type: 'opened', ts: 1790000000000, detail: 'durable-1' });
 
   await th.stop();
   stopped = true;

@@ -152,8 +152,9 @@ void t.test('verifyChain names the first bad record', async (t) => {
         const hash = eventHash(row.prev_hash, { seq: row.seq, ts: row.ts, type: row.type, actor: row.actor, deviceId: row.device_id, sessionIds: JSON.parse(row.sessions) as string[], data });
         s.db.prepare('UPDATE events SET data = ?, hash = ? WHERE seq = 2').run(canonicalJson(data), hash);
       },
-      seq: 3,
-      reason: /previous-hash does not match/,
+      // Its stored Merkle leaf names record 2 itself (the chain alone would only notice at 3).
+      seq: 2,
+      reason: /stored Merkle leaf hash does not match/,
     },
     {
       name: 'a session link removed',

@@ -146,20 +146,33 @@ void t.test('offline: the allow-list is retained per gate, and offline passes ar
   t.teardown(() => h.stop());
   const s = await h.createSession({ code: 'OF-1', name: 'Offline', start: iso(T0 + 5 * MIN), end: iso(T0 + 60 * MIN) });
   const people = demoPeople(50, 2);
+  // gate-2 is provisioned with its key (the CLI's "gate key"); gate-1 is not.
+  const issued = h.feature().checkin().gateKeys.issue('gate-2', T0);
   await h.roster(s.id, people);
   const gate = await h.gate('gate-2');
+  const other = await h.gate('gate-1');
   const { waitFor } = await import('../../helpers/hub.js');
   await waitFor(() => ((gate.allowList as { entries?: unknown[] } | null)?.entries?.length ?? 0) === 2, 5000, 'allow-list received');
-  const list = gate.allowList as { key: string; entries: { h: string; sessionId: string; from: number; to: number }[] };
-  const { gateHash } = await import('../../../hub/privacy.js');
+  await waitFor(() => other.allowList !== null, 5000, 'the unprovisioned gate hears its (empty) list');
+  t.match(other.allowList, { provisioned: false, entries: [] }, 'no key, no offline list');
+  const list = gate.allowList as { keyVersion: number; kdf: Record<string, unknown>; entries: { h: string; sessionId: string; from: number; to: number }[] };
+  t.notOk('key' in (list as object), 'the key is never published beside the hashes');
+  t.notOk(JSON.stringify(list).includes(issued.key), 'not anywhere in the list');
+  t.match(list, { keyVersion: 1, kdf: { alg: 'scrypt', N: 16384, r: 8, p: 1, salt: 'facility-hub allow-list v2:demo' } });
+  const { allowEntry, allowSeed } = await import('../../../hub/checkin/allow-list.js');
   const { checkIdNumber } = await import('../../../kernel/id-number.js');
   const norm = (id: string): string => (checkIdNumber(id, h.clock.now()) as { normalized: string }).normalized;
-  // The gate decides alone: the person's hash under the gate's key is on its list.
-  const h0 = gateHash(list.key, norm(people[0]!.idNumber));
+  // The gate decides alone: the person's seed under the gate's provisioned key is on its list.
+  const gateSide = async (key: string, id: string): Promise<string> => allowEntry(key, await allowSeed(norm(id), 'demo'));
+  const h0 = await gateSide(issued.key, people[0]!.idNumber);
   const entry = list.entries.find((e) => e.h === h0);
   t.ok(entry, 'the gate can match the card offline');
   t.notOk(JSON.stringify(list).includes(people[0]!.idNumber), 'no clear ID number in the allow-list');
-  t.notOk(list.entries.some((e) => e.h === gateHash(list.key, norm(demoPeople(70, 1)[0]!.idNumber))), 'strangers are not on it');
+  const stranger = await gateSide(issued.key, demoPeople(70, 1)[0]!.idNumber);
+  t.notOk(list.entries.some((e) => e.h === stranger), 'strangers are not on it');
+  const seeds = h.th.hub.store.db.prepare('SELECT allow_seed FROM roster WHERE session_id = ?').pluck().all(s.id) as string[];
+  t.equal(seeds.length, 2);
+  t.notOk(JSON.stringify(seeds).includes(people[0]!.idNumber));
 
   // Uploaded later: reconciled by requestId, marked offline, seat drawn now; repeats change nothing.
   await gate.event('offline-pass', { requestId: 'off-1', idHash: h0, sessionId: s.id, ts: iso(T0 + 2 * MIN) });
@@ -184,4 +197,14 @@ void t.test('offline: the allow-list is retained per gate, and offline passes ar
   await gate.event('offline-pass', { requestId: 'off-2', idHash: 'f'.repeat(64), sessionId: s.id });
   await waitFor(() => alarms.length === 1, 5000, 'alarm');
   t.equal(h.th.hub.events.query({ type: 'checkin.offline-unmatched' }).length, 1);
+
+  // Rotation: the running hub notices the new key version and republishes; old entries are gone.
+  const rotated = h.feature().checkin().gateKeys.issue('gate-2', T0 + MIN);
+  t.match(rotated, { rotated: true, version: 2 });
+  h.clock.advance(5_000);
+  await waitFor(() => (gate.allowList as { keyVersion?: number }).keyVersion === 2, 5000, 'republished under the new key');
+  const after = gate.allowList as { entries: { h: string }[] };
+  t.notOk(after.entries.some((e) => e.h === h0), 'the old key matches nothing');
+  const h1 = await gateSide(rotated.key, people[1]!.idNumber);
+  t.ok(after.entries.some((e) => e.h === h1), 'the new key matches');
 });
