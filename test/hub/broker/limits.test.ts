@@ -22,6 +22,8 @@ async function streamUntilClosed(s: RawSession, header: Buffer, total: number): 
     written += chunk.length;
     if (!s.socket.write(chunk)) {
       await Promise.race([new Promise((r) => s.socket.once('drain', r)), s.closed]);
+    } else {
+      await new Promise((r) => setImmediate(r)); // let the close from the hub be seen
     }
   }
   await s.closed;
