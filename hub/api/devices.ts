@@ -67,6 +67,12 @@ export function deviceRoutes(app: Api, deps: ApiDeps): void {
         throw new HubError('HUB_ERR_VALIDATION', [`body.cmd must be one of ${device.commandNames.join(', ')}`], { field: 'body.cmd' });
       }
       const user = request.user!;
+      // Outputs a feature owns (jammers, sheddable loads) are switched through that feature only, whatever the role.
+      const owned = device.commandOwner?.({ cmd: request.body.cmd, args: request.body.args });
+      if (owned) {
+        await deps.events.append({ type: 'command.refused', actor: `user:${user.username}`, deviceId: device.id, data: { cmd: request.body.cmd, args: request.body.args, owner: owned.owner } });
+        throw new HubError('HUB_ERR_CONFLICT', [`${owned.what} is switched only by the ${owned.owner} feature (${owned.owner === 'jammers' ? 'use /api/jammers' : 'see its API'})`], { owner: owned.owner, deviceId: device.id });
+      }
       const outcome = await device.execute({
         cmd: request.body.cmd,
         args: request.body.args,
