@@ -4,6 +4,8 @@ import { createCheckInFeature } from './checkin/feature.js';
 import { installBroadcast } from './broadcast/feature.js';
 import { RelayDevice } from '../devices/relay.js';
 import { createJammerFeature, type SavedJammerState } from './jammers/feature.js';
+import { createFireFeature } from './fire/feature.js';
+import { createDeviceHealthFeature } from './health/feature.js';
 
 /**
  * Builds a hub with every feature of the product wired in. Tests that need only the
@@ -12,8 +14,20 @@ import { createJammerFeature, type SavedJammerState } from './jammers/feature.js
 export function createHub(opts: HubOptions): Hub {
   const hub = new Hub(opts);
 
+  // --- fire: the critical alarm, gates refuse entry, doors unlocked, robot stopped (jammers: their own interlock) ---
+  const fire = createFireFeature({
+    facility: hub.facility,
+    bus: hub.bus,
+    events: hub.events,
+    clock: hub.clock,
+    log: hub.log.child({ module: 'fire' }),
+    devicesOfKind: (kind) => [...hub.devices.values()].filter((d) => d.kind === kind),
+    runningSessions: () => hub.runningSessions(),
+  });
+  hub.addFeature(fire);
+
   // --- check-in at the gates (sessions, rosters, dispersed seating) ---
-  const checkin = createCheckInFeature(hub);
+  const checkin = createCheckInFeature(hub, { entryGuard: fire });
   hub.addFeature(checkin);
 
   // --- power: UPS, relay modules, failover playbook ---
@@ -53,6 +67,20 @@ export function createHub(opts: HubOptions): Hub {
             hub.store.stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(JAMMER_STATE_KEY, JSON.stringify(state));
           }),
       },
+    }),
+  );
+
+  // --- device health: an unavailable device is an alarm of its role's severity; /healthz says degraded ---
+  hub.addFeature(
+    createDeviceHealthFeature({
+      devices: hub.facility.devices,
+      bus: hub.bus,
+      events: hub.events,
+      clock: hub.clock,
+      log: hub.log.child({ module: 'device-health' }),
+      isAvailable: (id) => hub.availability.isAvailable(id),
+      reasonOf: (id) => hub.availability.get(id)?.reason ?? 'unknown',
+      sessionsFor: (id) => hub.sessionsFor(id),
     }),
   );
 

@@ -1,7 +1,7 @@
 import type { Feature, Hub } from '../hub.js';
 import { IdHasher } from '../privacy.js';
 import { parseEvent } from '../../devices/mqtt-device.js';
-import { CheckIn } from './checkin.js';
+import { CheckIn, type CheckInDeps } from './checkin.js';
 import { sessionRoutes } from '../api/sessions.js';
 
 /**
@@ -11,7 +11,7 @@ import { sessionRoutes } from '../api/sessions.js';
  */
 export type CheckInFeature = Feature & { checkin: () => CheckIn };
 
-export function createCheckInFeature(hub: Hub): CheckInFeature {
+export function createCheckInFeature(hub: Hub, opts: { entryGuard?: CheckInDeps['entryGuard'] } = {}): CheckInFeature {
   let service: CheckIn | null = null;
   const get = (): CheckIn => {
     if (!service) {
@@ -25,6 +25,7 @@ export function createCheckInFeature(hub: Hub): CheckInFeature {
         clock: hub.clock,
         log: hub.log.child({ module: 'checkin' }),
         publish: (gateId, subtopic, payload, retain) => hub.broker.publish(`fh/${hub.facility.site.id}/${gateId}/${subtopic}`, payload, { qos: 1, retain }),
+        ...(opts.entryGuard ? { entryGuard: opts.entryGuard } : {}),
       });
     }
     return service;
