@@ -26,6 +26,7 @@ async function optional(name: string, path: string, fn: string): Promise<void> {
 
 await optional('power', './power.js', 'benchPower');
 await optional('broadcast', './broadcast.js', 'benchBroadcast');
+await optional('fire', './fire.js', 'benchFire');
 
 const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? '').split(',') : null;
