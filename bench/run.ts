@@ -8,11 +8,12 @@ import { benchMqtt } from './mqtt.js';
 import { benchPower } from './power.js';
 import { benchBroadcast } from './broadcast.js';
 import { benchBroker } from './broker.js';
+import { benchFire } from './fire.js';
 
 /**
  * `npm run bench`: every performance goal of the project, measured in one run on this
  * machine, each figure beside a baseline measured in the same run. `--only NAME,...`
- * runs a subset (eventlog, mqtt, power, broadcast, broker).
+ * runs a subset (eventlog, mqtt, power, broadcast, broker, fire).
  */
 const suites: Record<string, () => Promise<BenchResult[]>> = {
   eventlog: benchEventLog,
@@ -20,6 +21,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   power: benchPower,
   broadcast: benchBroadcast,
   broker: benchBroker,
+  fire: benchFire,
 };
 
 /** The figure keys outside tools rely on, per result id (docs/benchmarks.md). */
@@ -30,6 +32,7 @@ export const REQUIRED_FIGURES: Record<string, string[]> = {
   'checkin-cpu': ['usPerDecision'],
   'command-roundtrip': ['p50Ms', 'p99Ms', 'echoP99Ms'],
   'broker-qos1': ['hubMsgPerS', 'aedesMsgPerS', 'mosquittoMsgPerS', 'hubCpuUsPerMsg', 'mosquittoCpuUsPerMsg'],
+  'fire-jammers-off': ['p50Ms', 'p99Ms'],
 };
 
 const onlyArg = process.argv.indexOf('--only');

@@ -402,6 +402,49 @@ export const PowerSection = Type.Object(
 );
 // --- end power ---
 
+// --- jammers and the fire interlock (hub/jammers, hub/fire, docs/jammers.md) ---
+const Minutes = (max: number, dflt: number) => Type.Integer({ minimum: 0, maximum: max, default: dflt });
+export const JammersSection = Type.Object(
+  {
+    /** A zone goes on this long before a session holding its room starts. */
+    leadMinutes: Minutes(240, 0),
+    /** And stays on this long after the session ends (or is closed). */
+    lagMinutes: Minutes(240, 0),
+    /** Longest continuous on-time of a zone, then off with an alarm; 0 = no limit. */
+    maxOnMinutes: Minutes(10080, 720), // 12 h
+    /** Per zone (a relay output with role jammer, by its output id): lead, lag or maximum of its own. */
+    zones: Type.Array(
+      Type.Object(
+        {
+          output: Id,
+          leadMinutes: Type.Optional(Type.Integer({ minimum: 0, maximum: 240 })),
+          lagMinutes: Type.Optional(Type.Integer({ minimum: 0, maximum: 240 })),
+          maxOnMinutes: Type.Optional(Type.Integer({ minimum: 0, maximum: 10080 })),
+        },
+        strict,
+      ),
+      { default: [] },
+    ),
+    /** A failed write is retried after this long, until it holds. */
+    retryMs: Type.Integer({ minimum: 100, maximum: 600000, default: 2000 }), // 2 s
+    /** Every zone is compared with the relay's read-back this often and re-written when it differs. */
+    reapplyMs: Type.Integer({ minimum: 1000, maximum: 3600000, default: 30000 }), // 30 s
+    /** The longest expiry an admin override may have. */
+    overrideMaxMinutes: Type.Integer({ minimum: 1, maximum: 10080, default: 1440 }), // 24 h
+  },
+  { ...strict, default: {} },
+);
+export const FireSection = Type.Object(
+  {
+    /** On a fire alarm the evaluation-area doors are unlocked (the fire code's default) or left as they are. */
+    door: Type.Union([Type.Literal('unlock'), Type.Literal('keep')], { default: 'unlock' }),
+    /** On a fire alarm the robot is parked (its tasks suspended), or left alone. */
+    robot: Type.Union([Type.Literal('park'), Type.Literal('none')], { default: 'park' }),
+  },
+  { ...strict, default: {} },
+);
+// --- end jammers ---
+
 export const FacilitySchema = Type.Object(
   {
     version: Type.Literal(1),
@@ -461,6 +504,8 @@ export const FacilitySchema = Type.Object(
     ),
     broadcast: BroadcastSection,
     power: PowerSection,
+    jammers: JammersSection,
+    fire: FireSection,
   },
   strict,
 );

@@ -73,6 +73,8 @@ export class RelayDevice implements Device {
   private misses = 0;
   private linkUp = false;
   private unlisten: (() => void) | null = null;
+  /** Outputs a hub feature switches alone (jammers, sheddable loads): output id → owner. */
+  private readonly owners = new Map<string, string>();
 
   constructor(private readonly ctx: DeviceContext) {
     this.id = ctx.config.id;
@@ -119,6 +121,24 @@ export class RelayDevice implements Device {
 
   output(outputId: string): RelayOutputView | null {
     return this.outputs().find((o) => o.id === outputId) ?? null;
+  }
+
+  /**
+   * Marks an output as switched only by `owner` (a hub feature): the generic command API
+   * refuses `set` on it. The owner itself switches it with `setOutput`.
+   */
+  claim(outputId: string, owner: string): void {
+    if (!this.outputsById.has(outputId)) throw new Error(`${this.id} has no output ${outputId}`);
+    const held = this.owners.get(outputId);
+    if (held !== undefined && held !== owner) throw new Error(`${this.id} output ${outputId} is already owned by ${held}`);
+    this.owners.set(outputId, owner);
+  }
+
+  /** Who owns the output a command would switch, or null when anyone allowed may. */
+  commandOwner(command: Pick<DeviceCommand, 'cmd' | 'args'>): { owner: string; what: string } | null {
+    if (command.cmd !== 'set' || typeof command.args.output !== 'string') return null;
+    const owner = this.owners.get(command.args.output);
+    return owner === undefined ? null : { owner, what: `${this.id} output ${command.args.output}` };
   }
 
   /**

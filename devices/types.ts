@@ -83,6 +83,8 @@ export interface Device {
   handleMessage?(m: DeviceMessage): Promise<IngestOutcome>;
   /** Command names this device accepts, for the API and the console. */
   readonly commandNames: readonly string[];
+  /** The hub feature that alone may do what this command does (a jammer output), else null. */
+  commandOwner?(command: Pick<DeviceCommand, 'cmd' | 'args'>): { owner: string; what: string } | null;
 }
 
 export type DeviceFactory = (ctx: DeviceContext) => Device;

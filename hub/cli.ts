@@ -15,6 +15,7 @@ import { startSimulators, stopSimulators, simulatedDevices } from '../simulators
 import { BackupError, backupDataDir, restoreBackup } from './backup.js';
 import { AUDIT_USAGE, auditCommand } from './audit/cli.js';
 import { GATE_USAGE, gateCommand } from './checkin/cli.js';
+import mqtt from 'mqtt';
 
 const USAGE = `facility-hub — on-site control hub of a bid-evaluation area
 
@@ -22,6 +23,7 @@ Usage:
   facility-hub start [--config FILE] [--data-dir DIR] [--http-port N] [--mqtt-port N]
                      [--simulators all|none|ID,ID...] [--no-simulators]
   facility-hub simulate [--config FILE] [--mqtt-url URL] [--only ID,ID...] [--data-dir DIR]
+  facility-hub simulate fire alarm|clear [--device ID] [--config FILE] [--mqtt-url URL] [--data-dir DIR]
   facility-hub config check FILE
   facility-hub device token DEVICE_ID [--config FILE] [--data-dir DIR]
   facility-hub backup --out FILE [--data-dir DIR]
@@ -137,6 +139,7 @@ async function start(args: string[], io: Out): Promise<number> {
 }
 
 async function simulate(args: string[], io: Out): Promise<number> {
+  if (args[0] === 'fire') return simulateFire(args.slice(1), io);
   const { values } = parseArgs({
     args,
     options: {
@@ -166,6 +169,47 @@ async function simulate(args: string[], io: Out): Promise<number> {
   await stopSimulators(sims);
   return 0;
 }
+
+// --- simulate fire: one event from the fire panel, as the panel (its simulator token), then disconnect ---
+async function simulateFire(args: string[], io: Out): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      device: { type: 'string' },
+      config: { type: 'string', default: DEMO_FACILITY },
+      'mqtt-url': { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+      'data-dir': { type: 'string', default: './data' },
+    },
+  });
+  const what = positionals[0];
+  if (what !== 'alarm' && what !== 'clear') {
+    io.err('usage: facility-hub simulate fire alarm|clear [--device ID] [--config FILE] [--mqtt-url URL] [--data-dir DIR]');
+    return 2;
+  }
+  const facility = loadOrReport(values.config, io);
+  if (!facility) return 2;
+  const panels = facility.devices.filter((d) => d.kind === 'fire-panel');
+  const panel = values.device ? panels.find((d) => d.id === values.device) : panels[0];
+  if (!panel) {
+    io.err(`No fire panel ${values.device ?? ''} in ${values.config} (fire panels: ${panels.map((d) => d.id).join(', ') || 'none'})`);
+    return 2;
+  }
+  const token = readSimulatorTokens(resolve(values['data-dir']))[panel.id];
+  if (!token) {
+    io.err(`No token for ${panel.id} in ${values['data-dir']}/simulator-tokens.json: run "facility-hub start" once with that data dir.`);
+    return 2;
+  }
+  const client = await mqtt.connectAsync(values['mqtt-url'], { username: panel.id, password: token, clientId: `cli-${panel.id}-${process.pid}`, reconnectPeriod: 0, protocolVersion: 4, connectTimeout: 5000 });
+  try {
+    await client.publishAsync(`fh/${facility.site.id}/${panel.id}/event`, JSON.stringify({ type: what, ts: Date.now(), source: 'cli' }), { qos: 1 });
+  } finally {
+    await client.endAsync();
+  }
+  io.out(`${panel.id}: fire ${what} sent to ${values['mqtt-url']}`);
+  return 0;
+}
+// --- end simulate fire ---
 
 function configCheck(args: string[], io: Out): number {
   const file = args[0];

@@ -17,6 +17,7 @@ export class Metrics {
   readonly alarmsActive: Gauge<'severity'>;
   readonly httpRejected: Counter<'code'>;
   readonly driverFailures: Counter<'device' | 'kind'>;
+  readonly devicesAvailable: Gauge<'kind'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'fh_process_' });
@@ -37,6 +38,7 @@ export class Metrics {
     this.eventLogSize = new Gauge({ name: 'fh_event_log_records', help: 'Records in the tamper-evident event log', registers: r });
     this.alarmsActive = new Gauge({ name: 'fh_alarms_active', help: 'Active alarms by severity (acknowledged or not)', labelNames: ['severity'], registers: r });
     this.httpRejected = new Counter({ name: 'fh_http_rejected_total', help: 'HTTP requests answered with an error, by code', labelNames: ['code'], registers: r });
+    this.devicesAvailable = new Gauge({ name: 'fh_devices_available', help: 'Configured devices currently available, by kind', labelNames: ['kind'], registers: r });
     this.driverFailures = new Counter({ name: 'fh_driver_failures_total', help: 'Failed driver requests', labelNames: ['device', 'kind'], registers: r });
   }
 }

@@ -72,6 +72,12 @@ export async function deviceRoutes(app: Api, deps: ApiDeps): Promise<void> {
       const problems = config ? commandArgProblems(deps.facility, config, request.body.cmd, request.body.args) : [];
       if (problems.length) throw new HubError('HUB_ERR_VALIDATION', [problemsText(problems)], { field: problems[0]!.field, problems });
       const user = request.user!;
+      // Outputs a feature owns (jammers, sheddable loads) are switched through that feature only, whatever the role.
+      const owned = device.commandOwner?.({ cmd: request.body.cmd, args: request.body.args });
+      if (owned) {
+        await deps.events.append({ type: 'command.refused', actor: `user:${user.username}`, deviceId: device.id, data: { cmd: request.body.cmd, args: request.body.args, owner: owned.owner } });
+        throw new HubError('HUB_ERR_CONFLICT', [`${owned.what} is switched only by the ${owned.owner} feature (${owned.owner === 'jammers' ? 'use /api/jammers' : 'see its API'})`], { owner: owned.owner, deviceId: device.id });
+      }
       const outcome = await device.execute({
         cmd: request.body.cmd,
         args: request.body.args,

@@ -62,6 +62,8 @@ export interface CheckInDeps {
   /** Publishes to one of a gate's topics (`verify/result`, `allow-list`). */
   publish: (gateId: string, subtopic: 'verify/result' | 'allow-list', payload: unknown, retain: boolean) => Promise<void>;
   rng?: Rng;
+  /** Asked before admitting anyone: a fire alarm refuses entry (`emergency`); exits are never refused. */
+  entryGuard?: { entryRefusal(): 'emergency' | null };
 }
 
 /** How far ahead a gate's offline allow-list reaches. */
@@ -263,6 +265,8 @@ export class CheckIn {
       return answer;
     };
     if (!id.ok) return deny('invalid-id');
+    const refusal = this.deps.entryGuard?.entryRefusal() ?? null;
+    if (refusal) return deny(refusal);
     if (!req.liveness) return deny('liveness-failed');
     const threshold = this.faceThreshold(gateId);
     if (req.faceScore < threshold) return deny('face-mismatch');

@@ -2,7 +2,7 @@ import type { Feature, HubServices } from '../services.js';
 import { IdHasher } from '../privacy.js';
 import { checkEvent } from '../../devices/mqtt-device.js';
 import { gateSpec } from '../../devices/kinds.js';
-import { CheckIn } from './checkin.js';
+import { CheckIn, type CheckInDeps } from './checkin.js';
 import { sessionRoutes } from '../api/sessions.js';
 
 /**
@@ -12,9 +12,10 @@ import { sessionRoutes } from '../api/sessions.js';
  */
 export type CheckInFeature = Feature & { checkin: () => CheckIn };
 
-export type CheckInDeps = Pick<HubServices, 'facility' | 'dataDir' | 'store' | 'events' | 'sessions' | 'bus' | 'clock' | 'log' | 'ingest' | 'devices' | 'publish'>;
+export type CheckInFeatureDeps = Pick<HubServices, 'facility' | 'dataDir' | 'store' | 'events' | 'sessions' | 'bus' | 'clock' | 'log' | 'ingest' | 'devices' | 'publish'>;
 
-export function createCheckInFeature(deps: CheckInDeps): CheckInFeature {
+/** `entryGuard`: another feature that may close the gates (the fire alarm), handed over by compose.ts. */
+export function createCheckInFeature(deps: CheckInFeatureDeps, opts: { entryGuard?: CheckInDeps['entryGuard'] } = {}): CheckInFeature {
   let service: CheckIn | null = null;
   const get = (): CheckIn => {
     if (!service) {
@@ -28,6 +29,7 @@ export function createCheckInFeature(deps: CheckInDeps): CheckInFeature {
         clock: deps.clock,
         log: deps.log.child({ module: 'checkin' }),
         publish: (gateId, subtopic, payload, retain) => deps.publish(`fh/${deps.facility.site.id}/${gateId}/${subtopic}`, payload, { qos: 1, retain }),
+        ...(opts.entryGuard ? { entryGuard: opts.entryGuard } : {}),
       });
     }
     return service;

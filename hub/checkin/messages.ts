@@ -11,6 +11,7 @@ export const DENY_REASONS = [
   // Extensions of the contract (docs/contract.md):
   'reentry-not-allowed',
   'no-seat',
+  'emergency',
 ] as const;
 export type DenyReason = (typeof DENY_REASONS)[number];
 
@@ -28,6 +29,7 @@ const TEXT: Record<'zh' | 'en', Record<DenyReason | 'granted' | 'granted-offline
     'bad-request': '设备数据异常，请重试或联系工作人员',
     'reentry-not-allowed': '您已离开评标区，不能再次进入，请联系监督人员',
     'no-seat': '暂无可分配座位，请联系工作人员',
+    emergency: '火警疏散中，暂停入场，请按疏散指示撤离',
   },
   en: {
     granted: 'Verified. Please go to {room}, seat {seat}',
@@ -42,6 +44,7 @@ const TEXT: Record<'zh' | 'en', Record<DenyReason | 'granted' | 'granted-offline
     'bad-request': 'The gate sent incomplete data; please retry or see the staff',
     'reentry-not-allowed': 'You have left the evaluation area and may not re-enter; please see a supervisor',
     'no-seat': 'No seat is free; please see the staff',
+    emergency: 'Fire alarm: entry is suspended; please follow the evacuation signs',
   },
 };
 
