@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import { HubError, hubError } from '../errors.js';
@@ -11,6 +12,62 @@ import { eventRoutes } from './events.js';
 import { systemRoutes } from './system.js';
 import { consoleRoutes } from './console.js';
 import { alarmRoutes } from './alarms.js';
+import { userRoutes } from './users.js';
+
+/**
+ * Routes registered by plugins that cannot carry our config: swagger-ui's page and
+ * assets, and the console's static files. They are public, and this list says so.
+ */
+const PUBLIC_PLUGIN_PREFIXES = ['/docs', '/console/'] as const;
+
+/**
+ * The console's policy, for every response: nothing inline, nothing from elsewhere, not
+ * framed. swagger-ui sets its own (its script and style hashes) on /docs.
+ */
+function cspDirectives(tls: boolean): Record<string, string[] | null> {
+  return {
+    defaultSrc: ["'self'"],
+    scriptSrc: ["'self'"],
+    scriptSrcAttr: ["'none'"],
+    styleSrc: ["'self'"],
+    imgSrc: ["'self'", 'data:'],
+    fontSrc: ["'self'"],
+    connectSrc: ["'self'"],
+    objectSrc: ["'none'"],
+    baseUri: ["'none'"],
+    frameAncestors: ["'none'"],
+    formAction: ["'self'"],
+    // Over plain HTTP this would send the browser to an https:// that does not exist.
+    upgradeInsecureRequests: tls ? [] : null,
+  };
+}
+
+/**
+ * Fail closed: every route says who may call it, `roles` or `public: true`, or it is
+ * not registered at all. The rule is also written into the OpenAPI document.
+ */
+function requireAccessRule(route: { method: string | string[]; url: string; config?: { roles?: readonly string[]; public?: true }; schema?: Record<string, unknown> }): void {
+  const config = route.config ?? {};
+  const name = `${String(route.method)} ${route.url}`;
+  if (config.roles === undefined && config.public === undefined && PUBLIC_PLUGIN_PREFIXES.some((p) => route.url.startsWith(p))) {
+    route.config = { ...config, public: true };
+    return;
+  }
+  if (config.roles !== undefined && config.public !== undefined) throw new Error(`route ${name}: declares both roles and public; choose one`);
+  if (config.public === true) {
+    if (route.schema) route.schema.security = [];
+    return;
+  }
+  if (!config.roles || config.roles.length === 0) {
+    throw new Error(`route ${name} declares no access rule: set config.roles (who may call it) or config.public: true (anyone may)`);
+  }
+  // (Fastify calls this twice with one schema for a GET: once more for its HEAD.)
+  const description = route.schema && typeof route.schema.description === 'string' ? route.schema.description : '';
+  if (route.schema && !description.includes('Roles: ')) {
+    const before = description ? `${description} ` : '';
+    route.schema.description = `${before}Roles: ${config.roles.join(', ')}.`;
+  }
+}
 
 /** Turns Ajv's first validation error into "body/field: what is wrong". */
 function validationMessage(err: FastifyError): { message: string; field: string } {
@@ -34,6 +91,7 @@ function validationMessage(err: FastifyError): { message: string; field: string 
  */
 export async function buildApp(deps: ApiDeps): Promise<Api> {
   const app = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     loggerInstance: deps.log.child({ module: 'http' }),
     // Requests are not logged one by one; errors are, by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
@@ -48,6 +106,19 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
 
   app.decorateRequest('user', null);
+  // Before any route, so that it sees every one of them (plugins' routes included).
+  app.addHook('onRoute', requireAccessRule);
+
+  // Security headers on every response, errors and /docs included.
+  const tls = deps.https !== undefined;
+  await app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: { useDefaults: false, directives: cspDirectives(tls) },
+    // HSTS only means something over HTTPS (browsers ignore it over HTTP).
+    hsts: tls ? { maxAge: 180 * 24 * 3600, includeSubDomains: false } : false,
+    crossOriginEmbedderPolicy: false,
+    frameguard: { action: 'deny' },
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -57,7 +128,16 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // No inline script: the page's scripts and styles are allowed by their hashes.
+    staticCSP: true,
+    transformStaticCSP: (header) => {
+      let h = header.replace(' validator.swagger.io', '');
+      if (!tls) h = h.replace(/\s*upgrade-insecure-requests;?/, '');
+      return `${h.trim().replace(/;$/, '')}; frame-ancestors 'none'`.replace("frame-ancestors 'self'; ", '');
+    },
+  });
 
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
@@ -89,6 +169,7 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
   deviceRoutes(app, deps);
   eventRoutes(app, deps);
   alarmRoutes(app, deps);
+  userRoutes(app, deps);
   await consoleRoutes(app);
   for (const plugin of deps.routes ?? []) plugin(app, deps);
   return app;

@@ -1,9 +1,11 @@
 import { createServer, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { checkPublish, checkSubscribe, hasForbiddenChars, topicPrefix } from './acl.js';
 import type { DeviceMessage, IngestOutcome } from '../../devices/seam.js';
+import type { ConnectThrottle } from './throttle.js';
 
 /** A message a device published, parsed as JSON, before the hub decided on it. */
 export interface BrokerLimits {
@@ -43,6 +45,8 @@ export interface BrokerContext {
   onConnect: (deviceId: string) => void;
   onDisconnect: (deviceId: string) => void;
   limits?: Partial<BrokerLimits>;
+  /** Failed CONNECTs per address (throttle.ts); absent = none. */
+  connectThrottle?: ConnectThrottle;
 }
 
 type AuthError = Error & { returnCode: number };
@@ -144,6 +148,12 @@ export class EmbeddedBroker {
     return typeof addr === 'object' && addr ? addr.port : port;
   }
 
+  /** Serves one more connection, e.g. a TLS socket from hub/tls.ts (MQTT over TLS). */
+  handle(stream: Duplex): void {
+    if (this.aedes) this.aedes.handle(stream);
+    else stream.destroy();
+  }
+
   /** Publishes from the hub itself (in-process, not through a socket). */
   publish(topic: string, payload: unknown, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
     const aedes = this.aedes;
@@ -234,6 +244,13 @@ export class EmbeddedBroker {
     const verdict = this.connectVerdicts.get(client);
     if (verdict) return verdict;
     const id = username ?? '';
+    const address = (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown';
+    const throttled = this.ctx.connectThrottle?.refuse(address);
+    if (throttled) {
+      this.refuse('connect', client.id, { username: id, address }, 'throttled');
+      return authError(3, throttled);
+    }
+    this.ctx.connectThrottle?.attempt(address);
     if (!id || hasForbiddenChars(id) || !this.ctx.isDevice(id)) {
       this.refuse('connect', client.id, { username: id }, 'unknown device');
       return authError(4, 'bad user name or password');
@@ -243,6 +260,7 @@ export class EmbeddedBroker {
       this.refuse('connect', client.id, { username: id }, 'wrong token');
       return authError(4, 'bad user name or password');
     }
+    this.ctx.connectThrottle?.passed(address);
     // A client id held by another device's live connection is refused (code 2): otherwise
     // aedes would close that device's session, letting one device knock another offline.
     for (const [other, clients] of this.clientsOf) {
