@@ -26,7 +26,7 @@ import { ActiveAlarms } from './alarms.js';
 import { ConnectThrottle } from './broker/throttle.js';
 import type { ThrottlePolicy } from './throttle.js';
 import type { LoginThrottlePolicy } from './api/auth.js';
-import { listenMqttTls, loadTls } from './tls.js';
+import { listenMqttTls, loadTls, type TlsSetup } from './tls.js';
 import type { Server as TlsServer } from 'node:tls';
 
 /** How often connections are checked against the current device tokens (5 s). */
@@ -94,6 +94,7 @@ export class Hub {
   /** Every physical line (Modbus, NUT, GPIO, the PA link), owned here and lent to devices. */
   readonly lines: HubLines;
   private app: Api | null = null;
+  private readonly tls: TlsSetup;
   private ready = false;
   private stopped = false;
   private readonly stops: { name: string; fn: () => Promise<void> | void }[] = [];
@@ -113,6 +114,8 @@ export class Hub {
     this.log = opts.log ?? createLogger();
     this.facility = opts.facility;
     this.dataDir = opts.dataDir;
+    // Certificates are read before anything opens: a missing key file fails here, leaving nothing to stop.
+    this.tls = loadTls(this.facility, opts.configDir ?? process.cwd());
     this.store = new Store({ dataDir: opts.dataDir, log: this.log.child({ module: 'store' }), backgroundCheckpoints: true });
     this.events = new EventLog(this.store, () => this.clock.now());
     this.users = new Users(this.store, this.clock, this.events);
@@ -219,9 +222,7 @@ export class Hub {
       if (this.opts.signal?.aborted) throw new Error(`start-up aborted before ${name}`);
       this.log.debug({ step: name }, 'starting');
     };
-    step('tls');
-    // Certificates are read before anything starts: a missing key file stops the start.
-    const tls = loadTls(this.facility, this.opts.configDir ?? process.cwd());
+    const tls = this.tls;
     step('store');
     this.stops.push({ name: 'store', fn: () => this.store.close() });
     // Tells `facility-hub user …` that a hub runs on this data dir (see cli-users.ts).
