@@ -127,7 +127,8 @@ async function start(args: string[], io: Out): Promise<number> {
     sims.push(...(await startSimulators({ ...simBase, mqttUrl: `mqtt://127.0.0.1:${hub.mqttPort}`, tokens, ...(demo ? { arrivalsMs: 6000 } : {}), which: 'mqtt' })));
     log.info({ count: sims.length }, 'simulators running');
   }
-  io.out(`facility-hub ready: http://127.0.0.1:${hub.httpPort}  mqtt://127.0.0.1:${hub.mqttPort}  (Ctrl-C stops)`);
+  const tlsPart = hub.mqttTlsPort ? `  mqtts://${facility.mqtt.tls?.host ?? '0.0.0.0'}:${hub.mqttTlsPort}` : '';
+  io.out(`facility-hub ready: ${facility.http.tls ? 'https' : 'http'}://127.0.0.1:${hub.httpPort}  mqtt://127.0.0.1:${hub.mqttPort}${tlsPart}  (Ctrl-C stops)`);
   // The hub may also stop itself (the power playbook's last stage): then the process ends too.
   await Promise.race([done, hub.whenStopped]);
   if (!stopping) await stopSimulators(sims);
