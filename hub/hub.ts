@@ -26,7 +26,7 @@ import { ActiveAlarms } from './alarms.js';
 import { ConnectThrottle } from './broker/throttle.js';
 import type { ThrottlePolicy } from './throttle.js';
 import type { LoginThrottlePolicy } from './api/auth.js';
-import { listenMqttTls, loadTls, type TlsSetup } from './tls.js';
+import { checkDeviceCertificate, listenMqttTls, loadTls, type TlsSetup } from './tls.js';
 import type { Server as TlsServer } from 'node:tls';
 
 /** How often connections are checked against the current device tokens (5 s). */
@@ -165,6 +165,7 @@ export class Hub {
       onDisconnect: (id) => this.availability.setLink(id, false, 'disconnected'),
       ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}),
       connectThrottle: new ConnectThrottle(this.log.child({ module: 'broker' }), this.clock, opts.connectThrottle),
+      checkPeer: checkDeviceCertificate,
     });
     const mqtt: MqttDriver = {
       publish: (deviceId, subtopic, payload) => this.broker.publish(`fh/${this.facility.site.id}/${deviceId}/${subtopic}`, payload, { qos: 1 }),

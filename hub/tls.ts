@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { createServer, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
+import { createServer, TLSSocket, type Server, type TlsOptions } from 'node:tls';
 import type { Facility, TlsFilesConfig } from '../config/schema.js';
 import type { HttpsOptions } from './api/types.js';
 import type { Logger } from './log.js';
@@ -84,4 +84,19 @@ export async function listenMqttTls(
   });
   const addr = server.address();
   return { server, port: typeof addr === 'object' && addr ? addr.port : port };
+}
+
+/**
+ * A device that connected with a verified client certificate must be the device the
+ * certificate names (subject CN = the MQTT username), so one device's certificate cannot
+ * carry another device's token. Plain connections and TLS ones without a certificate pass
+ * here (the listener's `clientCerts` setting decides whether those are allowed at all).
+ */
+export function checkDeviceCertificate(conn: unknown, deviceId: string): string | null {
+  if (!(conn instanceof TLSSocket)) return null;
+  const cert = conn.getPeerCertificate();
+  if (!cert || Object.keys(cert).length === 0 || !conn.authorized) return null;
+  const cn = cert.subject?.CN;
+  const name = Array.isArray(cn) ? cn.join(',') : cn;
+  return name === deviceId ? null : `client certificate is for "${String(name)}", not ${deviceId}`;
 }

@@ -47,6 +47,8 @@ export interface BrokerContext {
   limits?: Partial<BrokerLimits>;
   /** Failed CONNECTs per address (throttle.ts); absent = none. */
   connectThrottle?: ConnectThrottle;
+  /** Checks the connection itself for a device (a TLS client certificate's name, hub/tls.ts): a reason to refuse, or null. */
+  checkPeer?: (conn: unknown, deviceId: string) => string | null;
 }
 
 type AuthError = Error & { returnCode: number };
@@ -259,6 +261,11 @@ export class EmbeddedBroker {
     if (admittedUnder === null) {
       this.refuse('connect', client.id, { username: id }, 'wrong token');
       return authError(4, 'bad user name or password');
+    }
+    const peerRefusal = this.ctx.checkPeer?.(client.conn, id) ?? null;
+    if (peerRefusal) {
+      this.refuse('connect', client.id, { username: id }, peerRefusal);
+      return authError(5, peerRefusal);
     }
     this.ctx.connectThrottle?.passed(address);
     // A client id held by another device's live connection is refused (code 2): otherwise

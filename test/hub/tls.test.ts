@@ -100,6 +100,12 @@ void t.test('MQTT over TLS with required client certificates: a signed certifica
   await client.publishAsync('fh/demo/gate-1/status', JSON.stringify({ online: true, ts: 0 }), { qos: 1, retain: true });
   t.ok(th.hub.broker.connectedDevices().includes('gate-1'), 'the same broker serves it');
   t.equal(await connackCode(url, { ...base, password: 'fhd_wrong', clientId: 'gate-1-bad', key: pem('gate-1.key'), cert: pem('gate-1.crt') }), 4, 'the token still decides');
+  const gate2 = th.hub.tokens.issue('gate-2');
+  t.equal(
+    await connackCode(url, { ...base, username: 'gate-2', password: gate2, clientId: 'gate-2-with-gate-1-cert', key: pem('gate-1.key'), cert: pem('gate-1.crt') }),
+    5,
+    "gate-1's certificate cannot carry gate-2's token (CN must be the device id)",
+  );
   await t.rejects(mqtt.connectAsync(url, { ...base, clientId: 'no-cert' }, false), 'no client certificate: no connection');
   await t.rejects(mqtt.connectAsync(url, { ...base, clientId: 'rogue', key: pem('rogue.key'), cert: pem('rogue.crt') }, false), 'a certificate from another CA: no connection');
 });
@@ -111,7 +117,9 @@ void t.test('MQTT over TLS with optional client certificates: without one the to
   const token = th.hub.tokens.issue('gate-2');
   const base = { username: 'gate-2', password: token, ca: pem('ca.crt'), reconnectPeriod: 0, protocolVersion: 4 as const, connectTimeout: 5000 };
   t.equal(await connackCode(url, { ...base, clientId: 'plain-token' }), 0, 'no certificate: the token is enough');
-  t.equal(await connackCode(url, { ...base, clientId: 'signed', key: pem('gate-1.key'), cert: pem('gate-1.crt') }), 0, 'a signed certificate');
+  const gate1 = th.hub.tokens.issue('gate-1');
+  t.equal(await connackCode(url, { ...base, username: 'gate-1', password: gate1, clientId: 'signed', key: pem('gate-1.key'), cert: pem('gate-1.crt') }), 0, 'a signed certificate naming the device');
+  t.equal(await connackCode(url, { ...base, clientId: 'other-cert', key: pem('gate-1.key'), cert: pem('gate-1.crt') }), 5, 'a signed certificate naming another device: not authorized');
   await t.rejects(mqtt.connectAsync(url, { ...base, clientId: 'rogue', key: pem('rogue.key'), cert: pem('rogue.crt') }, false), 'a certificate from another CA is dropped');
   t.equal(await connackCode(th.mqttUrl, { ...base, clientId: 'loopback-plain' }), 0, 'the plain listener stays on loopback for local clients');
 });
