@@ -86,7 +86,8 @@ const view = (row: UserRow): User => ({ username: row.username, displayName: row
  * change is an event naming who made it, written in the same transaction.
  */
 export class Users {
-  private dummyHash: string | null = null;
+  /** Verified against for unknown names; made once, off the event loop. */
+  private dummyHash: Promise<string> | null = null;
 
   constructor(
     private readonly store: Store,
@@ -200,7 +201,7 @@ export class Users {
   async login(username: string, password: string): Promise<LoginResult | null> {
     const row = this.row(username);
     // Verify against a dummy hash for unknown users so timing does not reveal which names exist.
-    const check = await verifyPassword(password, row?.hash ?? this.dummy());
+    const check = await verifyPassword(password, row?.hash ?? (await this.dummy()));
     if (!row || row.disabled === 1 || !check.ok) return null;
     const newHash = check.upgrade ? await hashPassword(password) : null;
     const token = newToken('fht');
@@ -237,8 +238,8 @@ export class Users {
     return (this.store.stmt("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = 0").get() as { n: number }).n;
   }
 
-  private dummy(): string {
-    this.dummyHash ??= hashPasswordSync(newToken('dummy'));
+  private dummy(): Promise<string> {
+    this.dummyHash ??= hashPassword(newToken('dummy'));
     return this.dummyHash;
   }
 }
