@@ -18,7 +18,9 @@ import { userRoutes } from './users.js';
  * Routes registered by plugins that cannot carry our config: swagger-ui's page and
  * assets, and the console's static files. They are public, and this list says so.
  */
-const PUBLIC_PLUGIN_PREFIXES = ['/docs', '/console/'] as const;
+const PUBLIC_PLUGIN_TREES = ['/docs', '/console'] as const;
+/** `/docs` and `/docs/…`, not `/docsanything`. */
+const inPublicTree = (url: string): boolean => PUBLIC_PLUGIN_TREES.some((p) => url === p || url.startsWith(`${p}/`));
 
 /**
  * The console's policy, for every response: nothing inline, nothing from elsewhere, not
@@ -49,7 +51,7 @@ function cspDirectives(tls: boolean): Record<string, string[] | null> {
 function requireAccessRule(route: { method: string | string[]; url: string; config?: { roles?: readonly string[]; public?: true }; schema?: Record<string, unknown> }): void {
   const config = route.config ?? {};
   const name = `${String(route.method)} ${route.url}`;
-  if (config.roles === undefined && config.public === undefined && PUBLIC_PLUGIN_PREFIXES.some((p) => route.url.startsWith(p))) {
+  if (config.roles === undefined && config.public === undefined && inPublicTree(route.url)) {
     route.config = { ...config, public: true };
     return;
   }

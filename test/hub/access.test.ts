@@ -88,6 +88,7 @@ void t.test('a route that declares no access rule cannot be registered', async (
     buildApp({ ...base, routes: [(app) => app.get('/api/forgotten', async () => ({ secret: true }))] }),
     /route GET \/api\/forgotten declares no access rule: set config.roles .* or config.public: true/,
   );
+  await t.rejects(buildApp({ ...base, routes: [(app) => app.get('/docs-export', async () => ({}))] }), /route GET \/docs-export declares no access rule/, 'only the /docs tree itself is public by name');
   await t.rejects(buildApp({ ...base, routes: [(app) => app.get('/api/empty', { config: { roles: [] } }, async () => ({}))] }), /declares no access rule/, 'an empty role list admits nobody and is refused too');
   await t.rejects(buildApp({ ...base, routes: [(app) => app.get('/api/both', { config: { roles: ['admin'], public: true } }, async () => ({}))] }), /both roles and public/);
   const ok = await buildApp({ ...base, routes: [(app) => app.get('/api/open', { config: { public: true } }, async () => ({ open: true }))] });
