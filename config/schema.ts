@@ -444,6 +444,48 @@ export const FireSection = Type.Object(
   { ...strict, default: {} },
 );
 // --- end jammers ---
+// --- network: bind addresses and TLS (docs/security.md) ---
+/** Client certificates: not asked for, checked when a client offers one, or required. */
+const ClientCerts = Type.Union([Type.Literal('off'), Type.Literal('optional'), Type.Literal('required')], { default: 'off' });
+/** PEM files; a relative path is relative to the facility file's directory. */
+const TlsFiles = {
+  cert: Type.String({ minLength: 1, description: 'PEM certificate chain file' }),
+  key: Type.String({ minLength: 1, description: 'PEM private key file (keep it 0600)' }),
+  clientCa: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA file that signs client certificates' })),
+  clientCerts: ClientCerts,
+};
+/** Loopback unless the file says otherwise: nothing is reachable from the network by accident. */
+const BindHost = Type.String({ minLength: 1, default: '127.0.0.1', description: 'address to listen on; 0.0.0.0 = every interface' });
+export const HttpSection = Type.Object(
+  {
+    host: BindHost,
+    port: Type.Optional(Port),
+    /** When set, the API and console are served over HTTPS only. */
+    tls: Type.Optional(Type.Object(TlsFiles, strict)),
+  },
+  { ...strict, default: {} },
+);
+export const MqttSection = Type.Object(
+  {
+    /** The plain MQTT listener (1883): keep it on loopback once devices use TLS. */
+    host: BindHost,
+    port: Type.Optional(Port),
+    /** MQTT over TLS, a second listener (8883 by default). */
+    tls: Type.Optional(
+      Type.Object(
+        {
+          host: Type.String({ minLength: 1, default: '0.0.0.0' }),
+          port: Type.Integer({ minimum: 1, maximum: 65535, default: 8883 }),
+          ...TlsFiles,
+        },
+        strict,
+      ),
+    ),
+  },
+  { ...strict, default: {} },
+);
+export type TlsFilesConfig = Static<typeof HttpSection>['tls'] & object;
+// --- end network ---
 
 export const FacilitySchema = Type.Object(
   {
@@ -506,6 +548,8 @@ export const FacilitySchema = Type.Object(
     power: PowerSection,
     jammers: JammersSection,
     fire: FireSection,
+    http: HttpSection,
+    mqtt: MqttSection,
   },
   strict,
 );

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { DEMO_FACILITY, formatConfigError, loadFacility } from '../config/load.js';
 import type { Facility } from '../config/schema.js';
 import { systemClock } from '../kernel/clock.js';
@@ -16,6 +16,7 @@ import { BackupError, backupDataDir, restoreBackup } from './backup.js';
 import { AUDIT_USAGE, auditCommand } from './audit/cli.js';
 import { GATE_USAGE, gateCommand } from './checkin/cli.js';
 import mqtt from 'mqtt';
+import { USER_USAGE, userCommand } from './cli-users.js';
 
 const USAGE = `facility-hub — on-site control hub of a bid-evaluation area
 
@@ -30,9 +31,11 @@ Usage:
   facility-hub restore FILE --data-dir DIR
 ${AUDIT_USAGE}
 ${GATE_USAGE}
+${USER_USAGE}
 
-Defaults: the demo facility, ./data, HTTP 8080, MQTT 1883, all simulators on.
-Environment: FH_ADMIN_PASSWORD (first start: the admin password), FH_LOG_LEVEL.`;
+Defaults: the demo facility, ./data, HTTP 8080, MQTT 1883 (bound to the config's http.host
+and mqtt.host, loopback unless it says otherwise), all simulators on.
+Environment: FH_ADMIN_PASSWORD (first start: the admin password), FH_USER_PASSWORD, FH_LOG_LEVEL.`;
 
 type Out = { out: (s: string) => void; err: (s: string) => void };
 const stdio: Out = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) };
@@ -60,8 +63,8 @@ async function start(args: string[], io: Out): Promise<number> {
       'data-dir': { type: 'string', default: './data' },
       'http-port': { type: 'string' },
       'mqtt-port': { type: 'string' },
-      'http-host': { type: 'string', default: '0.0.0.0' },
-      'mqtt-host': { type: 'string', default: '0.0.0.0' },
+      'http-host': { type: 'string' },
+      'mqtt-host': { type: 'string' },
       simulators: { type: 'string', default: 'all' },
       'no-simulators': { type: 'boolean', default: false },
     },
@@ -69,8 +72,8 @@ async function start(args: string[], io: Out): Promise<number> {
   });
   const facility = loadOrReport(values.config, io);
   if (!facility) return 2;
-  const httpPort = port(values['http-port'], 8080, 'http-port');
-  const mqttPort = port(values['mqtt-port'], 1883, 'mqtt-port');
+  const httpPort = port(values['http-port'], facility.http.port ?? 8080, 'http-port');
+  const mqttPort = port(values['mqtt-port'], facility.mqtt.port ?? 1883, 'mqtt-port');
   const simulators = values['no-simulators'] ? 'none' : values.simulators;
   const log = createLogger();
   const abort = new AbortController();
@@ -80,8 +83,9 @@ async function start(args: string[], io: Out): Promise<number> {
     dataDir: resolve(values['data-dir']),
     httpPort,
     mqttPort,
-    httpHost: values['http-host'],
-    mqttHost: values['mqtt-host'],
+    ...(values['http-host'] ? { httpHost: values['http-host'] } : {}),
+    ...(values['mqtt-host'] ? { mqttHost: values['mqtt-host'] } : {}),
+    configDir: dirname(resolve(values.config)),
     log,
     clock: systemClock,
     ...(process.env.FH_ADMIN_PASSWORD ? { adminPassword: process.env.FH_ADMIN_PASSWORD } : {}),
@@ -130,7 +134,8 @@ async function start(args: string[], io: Out): Promise<number> {
     sims.push(...(await startSimulators({ ...simBase, mqttUrl: `mqtt://127.0.0.1:${hub.mqttPort}`, tokens, ...(demo ? { arrivalsMs: 6000 } : {}), which: 'mqtt' })));
     log.info({ count: sims.length }, 'simulators running');
   }
-  io.out(`facility-hub ready: http://127.0.0.1:${hub.httpPort}  mqtt://127.0.0.1:${hub.mqttPort}  (Ctrl-C stops)`);
+  const tlsPart = hub.mqttTlsPort ? `  mqtts://${facility.mqtt.tls?.host ?? '0.0.0.0'}:${hub.mqttTlsPort}` : '';
+  io.out(`facility-hub ready: ${facility.http.tls ? 'https' : 'http'}://127.0.0.1:${hub.httpPort}  mqtt://127.0.0.1:${hub.mqttPort}${tlsPart}  (Ctrl-C stops)`);
   // The hub may also stop itself (the power playbook's last stage): then the process ends too.
   await Promise.race([done, hub.whenStopped]);
   if (!stopping) await stopSimulators(sims);
@@ -309,6 +314,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       case 'device':
         if (sub === 'token') return await deviceToken(rest, io);
         break;
+      case 'user':
+        return await userCommand(sub, rest, io);
       // --- audit (hub/audit/cli.ts) ---
       case 'audit': {
         const code = await auditCommand(sub, rest, io);

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PID_FILE } from './files.js';
 import { Bus } from '../kernel/bus.js';
 import { systemClock, type Clock } from '../kernel/clock.js';
 import type { HubEvents } from './events.js';
@@ -21,6 +24,11 @@ import { HubLines, type LineOptions } from './lines.js';
 import { KIND_FACTORIES } from '../devices/registry.js';
 import { Sessions } from './sessions/sessions.js';
 import { ActiveAlarms } from './alarms.js';
+import { ConnectThrottle } from './broker/throttle.js';
+import type { ThrottlePolicy } from './throttle.js';
+import type { LoginThrottlePolicy } from './api/auth.js';
+import { checkDeviceCertificate, listenMqttTls, loadTls, type TlsSetup } from './tls.js';
+import type { Server as TlsServer } from 'node:tls';
 
 /** How often connections are checked against the current device tokens (5 s). */
 const TOKEN_CHECK_MS = 5_000;
@@ -30,8 +38,16 @@ export interface HubOptions {
   dataDir: string;
   httpPort: number;
   mqttPort: number;
+  /** Bind addresses; default: the config's `http.host` / `mqtt.host` (loopback unless it says otherwise). */
   httpHost?: string;
   mqttHost?: string;
+  /** The MQTT-over-TLS port when the config has `mqtt.tls` (default: its `port`; 0 = any free one, for tests). */
+  mqttTlsPort?: number;
+  /** Where relative certificate paths in the config start (the facility file's directory; default: the working directory). */
+  configDir?: string;
+  /** Login and MQTT CONNECT throttling; defaults in api/auth.ts and broker/throttle.ts. */
+  loginThrottle?: LoginThrottlePolicy;
+  connectThrottle?: ThrottlePolicy;
   clock?: Clock;
   log?: Logger;
   /** The first start of a data dir creates `admin` with this password, or a generated one. */
@@ -72,6 +88,7 @@ export class Hub {
   /** Every physical line (Modbus, NUT, GPIO, the PA link), owned here and lent to devices. */
   readonly lines: HubLines;
   private app: Api | null = null;
+  private readonly tls: TlsSetup;
   private ready = false;
   private stopped = false;
   private readonly stops: { name: string; fn: () => Promise<void> | void }[] = [];
@@ -82,6 +99,8 @@ export class Hub {
   });
   httpPort = 0;
   mqttPort = 0;
+  /** The MQTT-over-TLS port, 0 when the config has no `mqtt.tls`. */
+  mqttTlsPort = 0;
   readonly dataDir: string;
 
   constructor(private readonly opts: HubOptions) {
@@ -89,9 +108,11 @@ export class Hub {
     this.log = opts.log ?? createLogger();
     this.facility = opts.facility;
     this.dataDir = opts.dataDir;
+    // Certificates are read before anything opens: a missing key file fails here, leaving nothing to stop.
+    this.tls = loadTls(this.facility, opts.configDir ?? process.cwd());
     this.store = new Store({ dataDir: opts.dataDir, log: this.log.child({ module: 'store' }), backgroundCheckpoints: true });
     this.events = new EventLog(this.store, () => this.clock.now());
-    this.users = new Users(this.store, this.clock);
+    this.users = new Users(this.store, this.clock, this.events);
     this.tokens = new DeviceTokens(this.store, this.clock);
     this.bus = new Bus<HubEvents>(this.log.child({ module: 'bus' }));
     this.alarms = new ActiveAlarms({ bus: this.bus, events: this.events, clock: this.clock, log: this.log.child({ module: 'alarms' }) });
@@ -138,6 +159,8 @@ export class Hub {
       onConnect: (id) => this.availability.setLink(id, true, 'connected'),
       onDisconnect: (id) => this.availability.setLink(id, false, 'disconnected'),
       ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}),
+      connectThrottle: new ConnectThrottle(this.log.child({ module: 'broker' }), this.clock, opts.connectThrottle),
+      checkPeer: checkDeviceCertificate,
     });
     const mqtt: MqttDriver = {
       publish: (deviceId, subtopic, payload) => this.broker.publish(`fh/${this.facility.site.id}/${deviceId}/${subtopic}`, payload, { qos: 1 }),
@@ -218,8 +241,13 @@ export class Hub {
       if (this.opts.signal?.aborted) throw new Error(`start-up aborted before ${name}`);
       this.log.debug({ step: name }, 'starting');
     };
+    const tls = this.tls;
     step('store');
     this.stops.push({ name: 'store', fn: () => this.store.close() });
+    // Tells `facility-hub user …` that a hub runs on this data dir (see cli-users.ts).
+    const pidFile = join(this.dataDir, PID_FILE);
+    writeFileSync(pidFile, String(process.pid), { mode: 0o600 });
+    this.stops.push({ name: 'pid file', fn: () => rmSync(pidFile, { force: true }) });
     this.ensureAdmin();
     await this.commands.abandonPending();
     await this.events.append({ type: 'hub.started', actor: 'hub', data: { site: this.facility.site.id, devices: this.facility.devices.length } });
@@ -237,9 +265,24 @@ export class Hub {
     this.createDevices();
 
     step('broker');
-    this.mqttPort = await this.broker.listen(this.opts.mqttPort, this.opts.mqttHost ?? '0.0.0.0');
-    this.stops.push({ name: 'broker', fn: () => this.broker.close() });
-    this.log.info({ port: this.mqttPort }, 'MQTT broker listening');
+    const mqttHost = this.opts.mqttHost ?? this.facility.mqtt.host;
+    this.mqttPort = await this.broker.listen(this.opts.mqttPort, mqttHost);
+    let tlsServer: TlsServer | null = null;
+    // The TLS listener closes after the broker has closed its clients (else it waits on them).
+    this.stops.push({
+      name: 'broker',
+      fn: async () => {
+        await this.broker.close();
+        if (tlsServer) await new Promise<void>((done) => tlsServer!.close(() => done()));
+      },
+    });
+    this.log.info({ host: mqttHost, port: this.mqttPort }, 'MQTT broker listening');
+    if (tls.mqtt) {
+      const listening = await listenMqttTls(tls.mqtt, this.opts.mqttTlsPort ?? tls.mqtt.port, (socket) => this.broker.handle(socket), this.log.child({ module: 'broker' }));
+      tlsServer = listening.server;
+      this.mqttTlsPort = listening.port;
+      this.log.info({ host: tls.mqtt.host, port: this.mqttTlsPort, clientCerts: tls.mqtt.clientCerts }, 'MQTT over TLS listening');
+    }
     // A token rotated while its device is connected (the CLI may do it from another
     // process) ends that connection within this period.
     const revocations = this.clock.setInterval(() => {
@@ -281,9 +324,12 @@ export class Hub {
       clock: this.clock,
       isReady: () => this.ready,
       routes: this.features.flatMap((f) => (f.routes ? [f.routes] : [])),
+      ...(tls.https ? { https: tls.https } : {}),
+      ...(this.opts.loginThrottle ? { loginThrottle: this.opts.loginThrottle } : {}),
     });
     const app = this.app;
-    await app.listen({ port: this.opts.httpPort, host: this.opts.httpHost ?? '0.0.0.0' });
+    const httpHost = this.opts.httpHost ?? this.facility.http.host;
+    await app.listen({ port: this.opts.httpPort, host: httpHost });
     this.stops.push({ name: 'http', fn: () => app.close() });
     const addr = app.server.address();
     this.httpPort = typeof addr === 'object' && addr ? addr.port : this.opts.httpPort;

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { formatTime } from '../../kernel/time.js';
 import type { ActiveAlarm } from '../alarms.js';
 import { ErrorSchema } from './schemas.js';
-import { ALL_ROLES, type Api, type ApiDeps } from './types.js';
+import { STAFF, type Api, type ApiDeps } from './types.js';
 
 /** Who may acknowledge an alarm: whoever watches the area (not viewers). */
 const ACKNOWLEDGE = ['admin', 'supervisor', 'operator'] as const;
@@ -31,7 +31,7 @@ export async function alarmRoutes(app: Api, deps: ApiDeps): Promise<void> {
 
   app.get(
     '/api/alarms',
-    { config: { roles: ALL_ROLES }, schema: { tags: ['alarms'], summary: 'The active alarms, most severe and newest first', response: { 200: Type.Array(AlarmView) } } },
+    { config: { roles: STAFF }, schema: { tags: ['alarms'], summary: 'The active alarms, most severe and newest first', response: { 200: Type.Array(AlarmView) } } },
     async () => deps.alarms.list().map((a) => view(a, true)),
   );
 

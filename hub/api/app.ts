@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import { HubError, hubError } from '../errors.js';
@@ -12,6 +13,64 @@ import { eventRoutes } from './events.js';
 import { systemRoutes } from './system.js';
 import { consoleRoutes } from './console.js';
 import { alarmRoutes } from './alarms.js';
+import { userRoutes } from './users.js';
+
+/**
+ * Routes registered by plugins that cannot carry our config: swagger-ui's page and
+ * assets, and the console's static files. They are public, and this list says so.
+ */
+const PUBLIC_PLUGIN_TREES = ['/docs', '/console'] as const;
+/** `/docs` and `/docs/…`, not `/docsanything`. */
+const inPublicTree = (url: string): boolean => PUBLIC_PLUGIN_TREES.some((p) => url === p || url.startsWith(`${p}/`));
+
+/**
+ * The console's policy, for every response: nothing inline, nothing from elsewhere, not
+ * framed. swagger-ui sets its own (its script and style hashes) on /docs.
+ */
+function cspDirectives(tls: boolean): Record<string, string[] | null> {
+  return {
+    defaultSrc: ["'self'"],
+    scriptSrc: ["'self'"],
+    scriptSrcAttr: ["'none'"],
+    styleSrc: ["'self'"],
+    imgSrc: ["'self'", 'data:'],
+    fontSrc: ["'self'"],
+    connectSrc: ["'self'"],
+    objectSrc: ["'none'"],
+    baseUri: ["'none'"],
+    frameAncestors: ["'none'"],
+    formAction: ["'self'"],
+    // Over plain HTTP this would send the browser to an https:// that does not exist.
+    upgradeInsecureRequests: tls ? [] : null,
+  };
+}
+
+/**
+ * Fail closed: every route says who may call it, `roles` or `public: true`, or it is
+ * not registered at all. The rule is also written into the OpenAPI document.
+ */
+function requireAccessRule(route: { method: string | string[]; url: string; config?: { roles?: readonly string[]; public?: true }; schema?: Record<string, unknown> }): void {
+  const config = route.config ?? {};
+  const name = `${String(route.method)} ${route.url}`;
+  if (config.roles === undefined && config.public === undefined && inPublicTree(route.url)) {
+    route.config = { ...config, public: true };
+    return;
+  }
+  if (config.roles !== undefined && config.public !== undefined) throw new Error(`route ${name}: declares both roles and public; choose one`);
+  if (config.public === true) {
+    if (route.schema) route.schema.security = [];
+    return;
+  }
+  if (!config.roles || config.roles.length === 0) {
+    throw new Error(`route ${name} declares no access rule: set config.roles (who may call it) or config.public: true (anyone may)`);
+  }
+  // (Fastify calls this twice with one schema for a GET: once more for its HEAD.)
+  const description = route.schema && typeof route.schema.description === 'string' ? route.schema.description : '';
+  if (route.schema && !description.includes('Roles: ')) {
+    const before = description ? `${description} ` : '';
+    route.schema.description = `${before}Roles: ${config.roles.join(', ')}.`;
+  }
+}
 
 /**
  * Builds the HTTP app without listening (tests use `inject`; the hub calls `listen`).
@@ -19,6 +78,7 @@ import { alarmRoutes } from './alarms.js';
  */
 export async function buildApp(deps: ApiDeps): Promise<Api> {
   const app = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     loggerInstance: deps.log.child({ module: 'http' }),
     // Requests are not logged one by one; errors are, by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
@@ -34,6 +94,19 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
 
   app.decorateRequest('user', null);
+  // Before any route, so that it sees every one of them (plugins' routes included).
+  app.addHook('onRoute', requireAccessRule);
+
+  // Security headers on every response, errors and /docs included.
+  const tls = deps.https !== undefined;
+  await app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: { useDefaults: false, directives: cspDirectives(tls) },
+    // HSTS only means something over HTTPS (browsers ignore it over HTTP).
+    hsts: tls ? { maxAge: 180 * 24 * 3600, includeSubDomains: false } : false,
+    crossOriginEmbedderPolicy: false,
+    frameguard: { action: 'deny' },
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -43,7 +116,16 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // No inline script: the page's scripts and styles are allowed by their hashes.
+    staticCSP: true,
+    transformStaticCSP: (header) => {
+      let h = header.replace(' validator.swagger.io', '');
+      if (!tls) h = h.replace(/\s*upgrade-insecure-requests;?/, '');
+      return `${h.trim().replace(/;$/, '')}; frame-ancestors 'none'`.replace("frame-ancestors 'self'; ", '');
+    },
+  });
 
   // The API speaks JSON (and CSV for rosters): Fastify's default text/plain parser would hand
   // a route a string, answered as "body must be an object" instead of 415.
@@ -81,9 +163,9 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
 
   app.addHook('onRequest', authHook(deps));
 
-  // Each route module is its own encapsulated plugin; the auth hook, the error handler and
-  // the CSV parser above are the root's and so apply inside every one of them.
-  for (const plugin of [systemRoutes, authRoutes, deviceRoutes, eventRoutes, alarmRoutes, ...(deps.routes ?? [])]) await app.register(plugin, deps);
+  // Each route module is its own encapsulated plugin; the auth hook, the access check, the
+  // error handler and the CSV parser above are the root's and so apply inside every one of them.
+  for (const plugin of [systemRoutes, authRoutes, deviceRoutes, eventRoutes, alarmRoutes, userRoutes, ...(deps.routes ?? [])]) await app.register(plugin, deps);
   await consoleRoutes(app);
   return app;
 }

@@ -7,8 +7,9 @@ const ROOT = fileURLToPath(new URL('../console/', import.meta.url));
 
 /**
  * The admin console and supervisor panel at `/console/` (`/` redirects there). The files
- * are public; everything they show comes from the API with the user's own token. The page
- * runs no inline script and loads nothing from elsewhere, which the CSP enforces.
+ * are public (app.ts lists /console/ among the public prefixes); everything they show comes
+ * from the API with the user's own token. The page runs no inline script and loads nothing
+ * from elsewhere, which the CSP set by helmet enforces.
  */
 export async function consoleRoutes(app: Api): Promise<void> {
   await app.register(fastifyStatic, {
@@ -17,11 +18,10 @@ export async function consoleRoutes(app: Api): Promise<void> {
     // swagger-ui registers its own copy for /docs; this one only serves files.
     decorateReply: false,
     index: ['index.html'],
+    // The CSP and the other security headers come from helmet (app.ts), as on every response.
     setHeaders: (res) => {
-      res.header('content-security-policy', "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
-      res.header('x-content-type-options', 'nosniff');
       res.header('cache-control', 'no-cache');
     },
   });
-  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/'));
+  app.get('/', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/'));
 }

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { HubError, hubError } from '../errors.js';
 import type { DeviceRecord } from '../../devices/seam.js';
 import { formatTime } from '../../kernel/time.js';
-import { ALL_ROLES, OPERATE, type Api, type ApiDeps } from './types.js';
+import { STAFF, OPERATE, type Api, type ApiDeps } from './types.js';
 import { ErrorSchema } from './schemas.js';
 import { commandArgProblems } from './command-args.js';
 import { problemsText } from './validation.js';
@@ -31,14 +31,14 @@ export async function deviceRoutes(app: Api, deps: ApiDeps): Promise<void> {
 
   app.get(
     '/api/devices',
-    { config: { roles: ALL_ROLES }, schema: { tags: ['devices'], summary: 'Every configured device: availability, last seen, state', response: { 200: Type.Array(DeviceView) } } },
+    { config: { roles: STAFF }, schema: { tags: ['devices'], summary: 'Every configured device: availability, last seen, state', response: { 200: Type.Array(DeviceView) } } },
     async () => deps.availability.list().map(view),
   );
 
   app.get(
     '/api/devices/:id',
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: STAFF },
       schema: { tags: ['devices'], summary: 'One device', params: Type.Object({ id: Type.String() }), response: { 200: DeviceView, 404: ErrorSchema } },
     },
     async (request) => {

@@ -1,14 +1,14 @@
 import { Type } from '@sinclair/typebox';
 import { HubError } from '../errors.js';
 import { formatTime, parseTime } from '../../kernel/time.js';
-import { ALL_ROLES, type Api, type ApiDeps } from './types.js';
+import { STAFF, type Api, type ApiDeps } from './types.js';
 
 export async function eventRoutes(app: Api, deps: ApiDeps): Promise<void> {
   const offset = deps.facility.site.utcOffset;
   app.get(
     '/api/events',
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: STAFF },
       schema: {
         tags: ['events'],
         summary: 'The tamper-evident event log, oldest first; page with afterSeq',

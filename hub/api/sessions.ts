@@ -6,11 +6,8 @@ import { isCancelled, type Session, type Sessions } from '../sessions/sessions.j
 import { readRosterBody } from '../sessions/roster.js';
 import type { CheckIn } from '../checkin/checkin.js';
 import type { User } from '../users.js';
-import { ADMIN, ALL_ROLES, type Api, type ApiDeps, type RoutePlugin } from './types.js';
+import { ADMIN, STAFF, PLATFORM, SESSION_READERS, type Api, type ApiDeps, type RoutePlugin } from './types.js';
 import { TimeInput } from './schemas.js';
-
-/** The trading platform (an operator account) and admins create sessions and push rosters. */
-const PLATFORM = ['admin', 'operator'] as const;
 
 function seesNames(user: User | null): boolean {
   return user?.role === 'admin' || user?.role === 'supervisor';
@@ -103,7 +100,7 @@ export function sessionRoutes(sessions: Sessions, checkin: CheckIn): RoutePlugin
     app.get(
       '/api/sessions',
       {
-        config: { roles: ALL_ROLES },
+        config: { roles: SESSION_READERS },
         schema: {
           tags: ['sessions'],
           summary: 'Sessions with their status (scheduled, check-in, in-progress, closed)',
@@ -113,7 +110,7 @@ export function sessionRoutes(sessions: Sessions, checkin: CheckIn): RoutePlugin
       async (request) => sessions.list().filter((s) => !request.query.status || s.status === request.query.status).map(view),
     );
 
-    app.get('/api/sessions/:id', { config: { roles: ALL_ROLES }, schema: { tags: ['sessions'], summary: 'One session', params: idParams } }, async (request) =>
+    app.get('/api/sessions/:id', { config: { roles: SESSION_READERS }, schema: { tags: ['sessions'], summary: 'One session', params: idParams } }, async (request) =>
       view(find(request.params.id)),
     );
 
@@ -150,7 +147,7 @@ export function sessionRoutes(sessions: Sessions, checkin: CheckIn): RoutePlugin
       },
     );
 
-    app.get('/api/sessions/:id/roster', { config: { roles: ALL_ROLES }, schema: { tags: ['sessions'], summary: 'The roster (full names for admins and supervisors only)', params: idParams } }, async (request) => {
+    app.get('/api/sessions/:id/roster', { config: { roles: SESSION_READERS }, schema: { tags: ['sessions'], summary: 'The roster (full names for admins and supervisors only)', params: idParams } }, async (request) => {
       const s = find(request.params.id);
       const full = seesNames(request.user);
       return checkin.roster(s.id).map((r) => ({ ...r, name: full ? r.name : maskName(r.name) }));
@@ -158,7 +155,7 @@ export function sessionRoutes(sessions: Sessions, checkin: CheckIn): RoutePlugin
 
     app.get(
       '/api/sessions/:id/checkins',
-      { config: { roles: ALL_ROLES }, schema: { tags: ['sessions'], summary: 'Who is in, at which room and seat, since when', params: idParams } },
+      { config: { roles: STAFF }, schema: { tags: ['sessions'], summary: 'Who is in, at which room and seat, since when', params: idParams } },
       async (request) => {
         const s = find(request.params.id);
         const full = seesNames(request.user);

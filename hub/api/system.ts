@@ -2,7 +2,7 @@ import { hubError } from '../errors.js';
 import type { Api, ApiDeps } from './types.js';
 
 export async function systemRoutes(app: Api, deps: ApiDeps): Promise<void> {
-  app.get('/healthz', { schema: { tags: ['system'], summary: '200 once the hub is ready', security: [] } }, async (_request, reply) => {
+  app.get('/healthz', { config: { public: true }, schema: { tags: ['system'], summary: '200 once the hub is ready' } }, async (_request, reply) => {
     if (!deps.isReady()) throw hubError('HUB_ERR_NOT_READY');
     const devices = deps.availability.list();
     // Still 200 while degraded: the hub serves; a load balancer must keep it (docs/jammers.md).
@@ -17,7 +17,8 @@ export async function systemRoutes(app: Api, deps: ApiDeps): Promise<void> {
     });
   });
 
-  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics', security: [] } }, async (_request, reply) => {
+  // Public for Prometheus scrapers: counters and gauges only, no person and no secret.
+  app.get('/metrics', { config: { public: true }, schema: { tags: ['system'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
     deps.metrics.eventLogSize.set(deps.events.count());
     const alarms = deps.alarms.list();
     for (const severity of ['critical', 'warning', 'info'] as const) deps.metrics.alarmsActive.set({ severity }, alarms.filter((a) => a.severity === severity).length);

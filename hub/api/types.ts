@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.js';
 import type { Role, User, Users } from '../users.js';
 import type { Device } from '../../devices/types.js';
 import type { Facility } from '../../config/schema.js';
+import type { LoginThrottlePolicy } from './auth.js';
 
 export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -31,6 +32,21 @@ export interface ApiDeps {
   clock: Clock;
   isReady: () => boolean;
   routes?: RoutePlugin[];
+  /** HTTPS instead of HTTP (certificate, key, optional client CA), from hub/tls.ts. */
+  https?: HttpsOptions;
+  /** Login throttling; the defaults of auth.ts unless a test shortens them. */
+  loginThrottle?: LoginThrottlePolicy;
+}
+
+/** What Node's https server needs; built by hub/tls.ts from the files named in the config. */
+export interface HttpsOptions {
+  key: Buffer;
+  cert: Buffer;
+  ca?: Buffer;
+  /** Ask browsers/clients for a certificate signed by `ca`. */
+  requestCert?: boolean;
+  /** Refuse connections without a valid client certificate. */
+  rejectUnauthorized?: boolean;
 }
 
 declare module 'fastify' {
@@ -38,12 +54,24 @@ declare module 'fastify' {
     user: User | null;
   }
   interface FastifyContextConfig {
-    /** Roles allowed on this route; absent = public. */
+    /**
+     * Roles allowed on this route. Every route declares either `roles` or `public: true`;
+     * app.ts refuses to register a route with neither (fail closed).
+     */
     roles?: readonly Role[];
+    /** Open to anyone without a token (health, login, the console's files). Said explicitly. */
+    public?: true;
   }
 }
 
-export const ALL_ROLES: readonly Role[] = ['admin', 'supervisor', 'operator', 'viewer'];
+/** Every account, the trading platform's included (logout, who am I). */
+export const ANY_USER: readonly Role[] = ['admin', 'supervisor', 'operator', 'platform', 'viewer'];
+/** The people who watch the facility: devices, events, power, alarms (not the platform's integration account). */
+export const STAFF: readonly Role[] = ['admin', 'supervisor', 'operator', 'viewer'];
+/** Sessions and rosters: the people, and the trading platform that pushes them. */
+export const SESSION_READERS: readonly Role[] = ['admin', 'supervisor', 'operator', 'platform', 'viewer'];
+/** Creates sessions and pushes rosters: the trading platform, and admins by hand. */
+export const PLATFORM: readonly Role[] = ['admin', 'platform'];
 export const OPERATE: readonly Role[] = ['admin', 'operator'];
 export const SUPERVISE: readonly Role[] = ['admin', 'supervisor'];
 export const ADMIN: readonly Role[] = ['admin'];

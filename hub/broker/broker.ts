@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -8,6 +9,7 @@ import { systemClock, type Clock } from '../../kernel/clock.js';
 import { StrictMqttStream } from './strict-stream.js';
 import type { Violation } from './preparser.js';
 import { ConnectionGuard, DEFAULT_GUARD, type GuardLimits } from './guard.js';
+import type { ConnectThrottle } from './throttle.js';
 
 /** The highest QoS the hub grants (subscriptions, wills): its contract is QoS 1 throughout. */
 export const MAX_QOS = 1;
@@ -64,7 +66,11 @@ export interface BrokerContext {
   onConnect: (deviceId: string) => void;
   onDisconnect: (deviceId: string) => void;
   limits?: Partial<BrokerLimits>;
-  /** Time for the per-address throttles; defaults to the system clock. */
+  /** Failed CONNECTs per address (throttle.ts); absent = none. */
+  connectThrottle?: ConnectThrottle;
+  /** Checks the connection itself for a device (a TLS client certificate's name, hub/tls.ts): a reason to refuse, or null. */
+  checkPeer?: (conn: unknown, deviceId: string) => string | null;
+  /** Time for the per-address connection throttle; defaults to the system clock. */
   clock?: Clock;
 }
 
@@ -161,18 +167,7 @@ export class EmbeddedBroker {
     });
     // TCP_NODELAY on the broker's sockets: without it a QoS 1 round trip waits ~40 ms on
     // Nagle plus the peer's delayed ACK (facts.md).
-    const server = createServer({ noDelay: true }, (socket) => {
-      const address = socket.remoteAddress ?? '';
-      if (this.throttled(address) && this.guard.admitConnection(address) === 'flood') {
-        this.ctx.metrics.mqttRefused.inc({ what: 'flood' });
-        if (this.guard.firstReport(address, 'flood')) this.ctx.log.warn({ address, perSecond: this.limits.connectPerSecond, burst: this.limits.connectBurst }, 'mqtt connection flood: closing new connections from this address until it slows down');
-        socket.destroy();
-        return;
-      }
-      // Every byte a client sends passes the strict pre-parser before aedes sees it.
-      const stream = new StrictMqttStream(socket, { maxPacketBytes: this.limits.maxPacketBytes, maxQos: MAX_QOS }, (v) => this.protocolViolation(address, v));
-      aedes.handle(stream);
-    });
+    const server = createServer({ noDelay: true }, (socket) => this.handle(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -183,6 +178,27 @@ export class EmbeddedBroker {
     });
     const addr = server.address();
     return typeof addr === 'object' && addr ? addr.port : port;
+  }
+
+  /**
+   * Serves one connection: a plain socket of the listener above, or a TLS socket from
+   * hub/tls.ts (MQTT over TLS). Both pass the flood guard and the strict pre-parser.
+   */
+  handle(socket: Socket): void {
+    const aedes = this.aedes;
+    if (!aedes) {
+      socket.destroy();
+      return;
+    }
+    const address = socket.remoteAddress ?? '';
+    if (this.throttled(address) && this.guard.admitConnection(address) === 'flood') {
+      this.ctx.metrics.mqttRefused.inc({ what: 'flood' });
+      if (this.guard.firstReport(address, 'flood')) this.ctx.log.warn({ address, perSecond: this.limits.connectPerSecond, burst: this.limits.connectBurst }, 'mqtt connection flood: closing new connections from this address until it slows down');
+      socket.destroy();
+      return;
+    }
+    // Every byte a client sends passes the strict pre-parser before aedes sees it.
+    aedes.handle(new StrictMqttStream(socket, { maxPacketBytes: this.limits.maxPacketBytes, maxQos: MAX_QOS }, (v) => this.protocolViolation(address, v)));
   }
 
   /** Publishes from the hub itself (in-process, not through a socket). */
@@ -288,15 +304,23 @@ export class EmbeddedBroker {
     const verdict = this.connectVerdicts.get(client);
     if (verdict) return verdict;
     const id = username ?? '';
-    const address = client.conn instanceof StrictMqttStream ? client.conn.remoteAddress : '';
-    if (this.throttled(address) && this.guard.authBlocked(address)) {
-      // Refused before the token is checked: a wrong-token flood must not buy scrypt work.
-      this.ctx.metrics.mqttRefused.inc({ what: 'connect' });
-      return authError(5, 'too many failed logins from this address');
+    const address = client.conn instanceof StrictMqttStream ? client.conn.remoteAddress : ((client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown');
+    // Refused before the token is checked: a wrong-token flood must not buy hash work.
+    const throttled = this.ctx.connectThrottle?.refuse(address);
+    if (throttled) {
+      this.refuse('connect', client.id, { username: id, address }, 'throttled');
+      return authError(3, throttled);
     }
-    if (!id || !this.ctx.isDevice(id)) return this.loginFailed(client, address, id, 'unknown device');
+    this.ctx.connectThrottle?.attempt(address);
+    if (!id || !this.ctx.isDevice(id)) return this.loginFailed(client, id, 'unknown device');
     const admittedUnder = password === undefined ? null : await this.ctx.checkToken(id, password.toString('utf8'));
-    if (admittedUnder === null) return this.loginFailed(client, address, id, 'wrong token');
+    if (admittedUnder === null) return this.loginFailed(client, id, 'wrong token');
+    const peerRefusal = this.ctx.checkPeer?.(client.conn instanceof StrictMqttStream ? client.conn.socket : client.conn, id) ?? null;
+    if (peerRefusal) {
+      this.refuse('connect', client.id, { username: id }, peerRefusal);
+      return authError(5, peerRefusal);
+    }
+    this.ctx.connectThrottle?.passed(address);
     // A client id held by another device's live connection is refused (code 2): otherwise
     // aedes would close that device's session, letting one device knock another offline.
     for (const [other, clients] of this.clientsOf) {
@@ -313,11 +337,8 @@ export class EmbeddedBroker {
     return null;
   }
 
-  private loginFailed(client: Client, address: string, username: string, reason: string): AuthError {
+  private loginFailed(client: Client, username: string, reason: string): AuthError {
     this.refuse('connect', client.id, { username }, reason);
-    if (this.throttled(address) && this.guard.authFailed(address) && this.guard.firstReport(address, 'auth')) {
-      this.ctx.log.warn({ address, failures: this.limits.authFailures, windowMs: this.limits.authWindowMs }, 'mqtt failed-login flood: refusing logins from this address for a while');
-    }
     return authError(4, 'bad user name or password');
   }
 

@@ -19,7 +19,8 @@ export class StrictMqttStream extends Duplex {
   private refusedWithConnack = false;
 
   constructor(
-    private readonly socket: Socket,
+    /** The socket underneath (a TLS socket carries the client's certificate). */
+    readonly socket: Socket,
     opts: PreparserOptions,
     private readonly onViolation: (v: Violation, stream: StrictMqttStream) => void,
   ) {

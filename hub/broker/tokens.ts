@@ -1,17 +1,22 @@
 import type { Store } from '../store/store.js';
-import { hashSecretSync, newToken, sha256, verifySecret } from '../secrets.js';
+import { newToken, sameDigest, sha256, verifyPassword } from '../secrets.js';
 import type { Clock } from '../../kernel/clock.js';
+
+/** How a token is stored now: its SHA-256, hex. */
+const PREFIX = 'sha256$';
 
 /**
  * Device tokens: issued or rotated by `facility-hub device token ID` (also while the hub
  * runs: the hub reads the stored hash on every connect, and closes connections admitted
- * under a token that has since been rotated), kept only as scrypt hashes in the data dir,
- * never in the config file.
+ * under a token that has since been rotated), kept only hashed in the data dir, never in
+ * the config file.
+ *
+ * A token is 256 random bits, so a plain SHA-256 of it cannot be reversed by guessing and
+ * a wrong token costs one hash, not a slow KDF (a flood of CONNECTs naming a real device
+ * is cheap to refuse). Rows written before that are scrypt hashes: they still verify,
+ * and are replaced by the SHA-256 form at the device's first successful connect.
  */
 export class DeviceTokens {
-  /** deviceId → (stored hash, digest of the token that matched it), to spare scrypt on reconnects. */
-  private readonly verified = new Map<string, { stored: string; digest: string }>();
-
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
@@ -23,9 +28,8 @@ export class DeviceTokens {
     this.store.writeNow(() => {
       this.store.db
         .prepare('INSERT INTO device_tokens (device_id, hash, issued_at) VALUES (?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET hash = excluded.hash, issued_at = excluded.issued_at')
-        .run(deviceId, hashSecretSync(token), this.clock.now());
+        .run(deviceId, PREFIX + sha256(token), this.clock.now());
     });
-    this.verified.delete(deviceId);
     return token;
   }
 
@@ -44,13 +48,14 @@ export class DeviceTokens {
   async check(deviceId: string, token: string): Promise<string | null> {
     const stored = this.storedHash(deviceId);
     if (stored === null) return null;
-    const digest = sha256(token);
-    const cached = this.verified.get(deviceId);
-    if (cached && cached.stored === stored && cached.digest === digest) return stored;
-    const ok = await verifySecret(token, stored);
-    if (!ok) return null;
-    this.verified.set(deviceId, { stored, digest });
-    return stored;
+    const digest = PREFIX + sha256(token);
+    if (stored.startsWith(PREFIX)) return sameDigest(stored, digest) ? stored : null;
+    // A row from before SHA-256: verify the old way once, then store the new form (only
+    // if the row was not rotated meanwhile), and answer the new form as the version.
+    const legacy = await verifyPassword(token, stored);
+    if (!legacy.ok) return null;
+    const upgraded = await this.store.write(() => this.store.stmt('UPDATE device_tokens SET hash = ? WHERE device_id = ? AND hash = ?').run(digest, deviceId, stored).changes);
+    return upgraded === 1 ? digest : (this.storedHash(deviceId) === digest ? digest : null);
   }
 
   /** The stored hash of every device's current token, read in one query. */

@@ -120,7 +120,7 @@ async function refreshAll() {
 
 async function refreshAlarms() {
   const alarms = await api('GET', '/api/alarms');
-  const canAck = state.user && state.user.role !== 'viewer';
+  const canAck = state.user && ['admin', 'supervisor', 'operator'].includes(state.user.role);
   if (alarms.length === 0) {
     const li = document.createElement('li');
     li.className = 'none';

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { HubError } from '../errors.js';
 import { formatTime, parseTime } from '../../kernel/time.js';
-import { ADMIN, ALL_ROLES, SUPERVISE, type Api, type ApiDeps } from '../api/types.js';
+import { ADMIN, STAFF, SUPERVISE, type Api, type ApiDeps } from '../api/types.js';
 import { ErrorSchema } from '../api/schemas.js';
 import type { JammerFeature, ZoneView } from './feature.js';
 import { buildReport, reportCsv } from './report.js';
@@ -27,7 +27,7 @@ export function jammerRoutes(app: Api, deps: ApiDeps, jammers: JammerFeature): v
 
   app.get(
     '/api/jammers',
-    { config: { roles: ALL_ROLES }, schema: { tags: ['jammers'], summary: 'Every jammer zone: wanted state and its cause, the read-back, overrides; the fire interlock' } },
+    { config: { roles: STAFF }, schema: { tags: ['jammers'], summary: 'Every jammer zone: wanted state and its cause, the read-back, overrides; the fire interlock' } },
     async () => {
       const s = jammers.snapshot();
       return { interlock: s.interlock ? { ...s.interlock, since: formatTime(s.interlock.since, offset) } : null, zones: s.zones.map(zoneView) };

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { formatTime } from '../../kernel/time.js';
-import { ALL_ROLES, type Api, type ApiDeps } from '../api/types.js';
+import { STAFF, type Api, type ApiDeps } from '../api/types.js';
 import type { PowerSnapshot } from './feature.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -37,7 +37,7 @@ export function powerRoutes(app: Api, deps: ApiDeps, power: { snapshot(): PowerS
   const t = (ms: number | null): string | null => (ms === null ? null : formatTime(ms, offset));
   app.get(
     '/api/power',
-    { config: { roles: ALL_ROLES }, schema: { tags: ['power'], summary: 'Power state: mains, battery, runtime, the active failover stage', response: { 200: PowerView } } },
+    { config: { roles: STAFF }, schema: { tags: ['power'], summary: 'Power state: mains, battery, runtime, the active failover stage', response: { 200: PowerView } } },
     async () => {
       const s = power.snapshot();
       return {

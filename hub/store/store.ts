@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { prepareDataDir, touchPrivate } from '../files.js';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
@@ -45,8 +45,10 @@ export class Store {
   private checkpointer: Checkpointer | null = null;
 
   constructor(private readonly opts: StoreOptions) {
-    mkdirSync(opts.dataDir, { recursive: true });
+    // 0700 dir, 0600 files; refuses a dir others can read (hub/files.ts).
+    prepareDataDir(opts.dataDir);
     this.file = join(opts.dataDir, 'hub.sqlite');
+    touchPrivate(this.file);
     this.db = new Database(this.file);
     this.db.pragma('journal_mode = WAL');
     // better-sqlite3 builds SQLite with WAL defaulting to NORMAL, which can lose the last
