@@ -107,7 +107,9 @@ export function createPowerFeature(deps: PowerDeps, opts: PowerOptions = {}): Po
 
   const onTransition = (t: Transition): void => {
     const snap = snapshot();
-    log.info({ from: t.from, to: t.to, reason: t.reason }, 'power state');
+    // Mains lost (or no longer known) is something an operator must see: warn; back to mains: info.
+    if (t.to === 'mains-ok') log.info({ from: t.from, to: t.to, reason: t.reason }, 'power state');
+    else log.warn({ from: t.from, to: t.to, reason: t.reason }, 'power state');
     deps.events
       .append({
         type: 'power.state',

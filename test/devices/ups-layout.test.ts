@@ -68,6 +68,7 @@ void t.test('one entry past the device range: the reading is used, a configurati
   r.ups.setMains(false);
   await advanceUntil(r.clock, () => r.power.snapshot().state === 'on-battery', 'on-battery through the cut');
   await r.power.idle();
+  t.match(logs.records().filter((l) => l.msg === 'power state').map((l) => [l.level, l.to]), [[30, 'mains-ok'], [40, 'on-battery']], 'mains loss logged at warn (issue 11, item 19)');
   t.same(r.loads.coils().slice(0, 4), [false, false, false, true], 'loads shed');
   const noisy = (): number => logs.records().filter((l) => (l.msg === 'modbus request failed' && l.level >= 50) || /recovered/.test(l.msg ?? '')).length;
   const atDiscovery = noisy();
