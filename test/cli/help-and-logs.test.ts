@@ -8,7 +8,16 @@ import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, waitFor } from '../helpers/hub.js';
-import { runCli, startCli } from '../fixtures/cli.js';
+import { startCli } from '../fixtures/cli.js';
+import { main } from '../../hub/cli.js';
+
+/** The CLI in this process (what bin/facility-hub.js calls), its output captured. */
+async function runMain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, { out: (s) => (stdout += `${s}\n`), err: (s) => (stderr += `${s}\n`) });
+  return { code, stdout, stderr };
+}
 
 async function freePort(): Promise<number> {
   const probe = net.createServer();
@@ -28,7 +37,7 @@ void t.test('--help on every command answers that command, exit 0', async (t) =>
     [['--help'], /facility-hub COMMAND --help/],
   ];
   for (const [args, expected] of cases) {
-    const r = await runCli(args);
+    const r = await runMain(args);
     t.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     t.match(r.stdout, expected, args.join(' '));
   }
@@ -37,7 +46,7 @@ void t.test('--help on every command answers that command, exit 0', async (t) =>
 void t.test('an unknown id in --simulators is an error naming it', async (t) => {
   const tmp = tempDir('fh-cli-sim-');
   t.teardown(() => tmp.cleanup());
-  const r = await runCli(['start', '--data-dir', tmp.dir, '--simulators', 'ups-1,nope', '--http-port', '0', '--mqtt-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1']);
+  const r = await runMain(['start', '--data-dir', tmp.dir, '--simulators', 'ups-1,nope', '--http-port', '0', '--mqtt-port', '0', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1']);
   t.not(r.code, 0);
   t.match(r.stderr, /--simulators: found "nope", expected all, none or ids of devices/);
   t.notMatch(r.stdout, /facility-hub ready/);
