@@ -81,7 +81,23 @@ export function powerConfigProblems(facility: Facility): ConfigProblem[] {
   return out;
 }
 
+/**
+ * A Modbus UPS may turn any register-map entry off (`null`) except both of the flags that
+ * tell mains from battery: without one of them no reading can decide anything.
+ */
+export function upsConfigProblems(facility: Facility): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  facility.devices.forEach((d, i) => {
+    if (d.kind !== 'ups' || (d.transport.type !== 'modbus-tcp' && d.transport.type !== 'modbus-rtu')) return;
+    const flags = (d.options as { flags?: Record<string, unknown> }).flags ?? {};
+    if (flags.mainsPresent === null && flags.onBattery === null) {
+      out.push({ path: `/devices/${i}/options/flags`, found: 'mainsPresent: null and onBattery: null', expected: 'at least one of mainsPresent, onBattery (what tells mains from battery)' });
+    }
+  });
+  return out;
+}
+
 /** Every cross-section check of the features, run by the loader on every file (with or without schema errors). */
 export function featureConfigProblems(facility: Facility): ConfigProblem[] {
-  return [...powerConfigProblems(facility), ...broadcastConfigProblems(facility)];
+  return [...powerConfigProblems(facility), ...upsConfigProblems(facility), ...broadcastConfigProblems(facility)];
 }

@@ -89,7 +89,8 @@ const RegisterEntry = Type.Object(
   {
     register: Type.Integer({ minimum: 0, maximum: 65535 }),
     function: Type.Union([Type.Literal(3), Type.Literal(4)], { default: 3 }),
-    scale: Type.Number({ default: 1 }),
+    /** Multiplies the raw register value (0.1 for a register in tenths); finite and > 0. */
+    scale: Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, default: 1 }),
     signed: Type.Boolean({ default: false }),
   },
   strict,
@@ -103,6 +104,12 @@ const BitEntry = Type.Object(
   },
   strict,
 );
+
+/**
+ * A register-map entry, or null: this UPS does not provide it. Not a union: Ajv applies
+ * no defaults inside anyOf, so the entry's own schema is widened to accept null.
+ */
+const Nullable = <T extends TSchema>(entry: T) => Type.Unsafe<Static<T> | null>({ ...entry, type: ['object', 'null'] });
 
 export const UPS_VALUES = [
   'charge',
@@ -161,29 +168,32 @@ export const KindOptionSchemas = {
     {
       pollMs: Type.Integer({ minimum: 100, maximum: 60000, default: 1000 }),
       missesBeforeLost: Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
-      /** Overrides of the contract's default register map, entry by entry. */
+      /**
+       * Overrides of the contract's default register map, entry by entry; `null` turns an
+       * entry off (the UPS does not have it). Registers are 0-based addresses.
+       */
       registers: Type.Object(
         {
-          charge: Type.Optional(RegisterEntry),
-          runtime: Type.Optional(RegisterEntry),
-          inputVoltage: Type.Optional(RegisterEntry),
-          outputVoltage: Type.Optional(RegisterEntry),
-          load: Type.Optional(RegisterEntry),
-          batteryTemperature: Type.Optional(RegisterEntry),
-          inputFrequency: Type.Optional(RegisterEntry),
+          charge: Type.Optional(Nullable(RegisterEntry)),
+          runtime: Type.Optional(Nullable(RegisterEntry)),
+          inputVoltage: Type.Optional(Nullable(RegisterEntry)),
+          outputVoltage: Type.Optional(Nullable(RegisterEntry)),
+          load: Type.Optional(Nullable(RegisterEntry)),
+          batteryTemperature: Type.Optional(Nullable(RegisterEntry)),
+          inputFrequency: Type.Optional(Nullable(RegisterEntry)),
         },
         { ...strict, default: {} },
       ),
       flags: Type.Object(
         {
-          mainsPresent: Type.Optional(BitEntry),
-          onBattery: Type.Optional(BitEntry),
-          batteryLow: Type.Optional(BitEntry),
-          replaceBattery: Type.Optional(BitEntry),
-          overload: Type.Optional(BitEntry),
-          charging: Type.Optional(BitEntry),
-          bypass: Type.Optional(BitEntry),
-          fault: Type.Optional(BitEntry),
+          mainsPresent: Type.Optional(Nullable(BitEntry)),
+          onBattery: Type.Optional(Nullable(BitEntry)),
+          batteryLow: Type.Optional(Nullable(BitEntry)),
+          replaceBattery: Type.Optional(Nullable(BitEntry)),
+          overload: Type.Optional(Nullable(BitEntry)),
+          charging: Type.Optional(Nullable(BitEntry)),
+          bypass: Type.Optional(Nullable(BitEntry)),
+          fault: Type.Optional(Nullable(BitEntry)),
         },
         { ...strict, default: {} },
       ),

@@ -84,7 +84,8 @@ export interface DeviceRecord {
 export interface DeviceAvailability {
   setLink(deviceId: string, up: boolean, reason: string): void;
   seen(deviceId: string): void;
-  patchState(deviceId: string, patch: Record<string, unknown>): void;
+  /** `seen: false` when the patch follows a miss (last seen stays the last answer). */
+  patchState(deviceId: string, patch: Record<string, unknown>, opts?: { seen?: boolean }): void;
   get(deviceId: string): DeviceRecord | null;
   isAvailable(deviceId: string): boolean;
 }

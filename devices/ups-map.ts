@@ -51,10 +51,17 @@ export interface BitSpec {
   invert: boolean;
 }
 
+/** An entry that is absent is one this UPS does not provide (turned off with `null` in the config). */
 export interface UpsRegisterMap {
-  values: Record<UpsValueName, RegisterSpec>;
-  flags: Record<UpsFlagName, BitSpec>;
+  values: Partial<Record<UpsValueName, RegisterSpec>>;
+  flags: Partial<Record<UpsFlagName, BitSpec>>;
 }
+
+/** The flags a reading cannot do without: at least one of them tells mains from battery. */
+export const DECIDING_FLAGS = ['mainsPresent', 'onBattery'] as const satisfies readonly UpsFlagName[];
+
+type RegisterOverride = (Partial<RegisterSpec> & { register: number }) | null;
+type BitOverride = (Partial<BitSpec> & { register: number; bit: number }) | null;
 
 const reg = (register: number, scale = 1, signed = false): RegisterSpec => ({ register, function: 3, scale, signed });
 const bit = (n: number): BitSpec => ({ register: 0, function: 3, bit: n, invert: false });
@@ -82,20 +89,31 @@ export const DEFAULT_UPS_MAP: UpsRegisterMap = {
   },
 };
 
-/** The default map with the config's overrides applied entry by entry. */
-export function upsMapFrom(options: { registers?: Partial<Record<UpsValueName, Partial<RegisterSpec> & { register: number }>>; flags?: Partial<Record<UpsFlagName, Partial<BitSpec> & { register: number; bit: number }>> }): UpsRegisterMap {
-  const values = { ...DEFAULT_UPS_MAP.values };
+/** The default map with the config's overrides applied entry by entry; `null` removes an entry. */
+export function upsMapFrom(options: { registers?: Partial<Record<UpsValueName, RegisterOverride>>; flags?: Partial<Record<UpsFlagName, BitOverride>> }): UpsRegisterMap {
+  const values: UpsRegisterMap['values'] = { ...DEFAULT_UPS_MAP.values };
   for (const name of UPS_VALUES) {
     const o = options.registers?.[name];
-    if (o) values[name] = { register: o.register, function: o.function ?? 3, scale: o.scale ?? 1, signed: o.signed ?? false };
+    if (o === null) delete values[name];
+    else if (o) values[name] = { register: o.register, function: o.function ?? 3, scale: o.scale ?? 1, signed: o.signed ?? false };
   }
-  const flags = { ...DEFAULT_UPS_MAP.flags };
+  const flags: UpsRegisterMap['flags'] = { ...DEFAULT_UPS_MAP.flags };
   for (const name of UPS_FLAGS) {
     const o = options.flags?.[name];
-    if (o) flags[name] = { register: o.register, function: o.function ?? 3, bit: o.bit, invert: o.invert ?? false };
+    if (o === null) delete flags[name];
+    else if (o) flags[name] = { register: o.register, function: o.function ?? 3, bit: o.bit, invert: o.invert ?? false };
   }
   return { values, flags };
 }
+
+/** The map entries that read a register, by name ("charge", "flags.onBattery"). */
+export function entriesAt(map: UpsRegisterMap, fn: 3 | 4, register: number): string[] {
+  const values = UPS_VALUES.filter((n) => map.values[n]?.function === fn && map.values[n]?.register === register);
+  const flags = UPS_FLAGS.filter((n) => map.flags[n]?.function === fn && map.flags[n]?.register === register).map((n) => `flags.${n}`);
+  return [...values, ...flags];
+}
+
+export const imageKey = (fn: 3 | 4, register: number): string => `${fn}:${register}`;
 
 /** A contiguous read: function, first register, count. */
 export interface ReadBlock {
@@ -108,15 +126,16 @@ export interface ReadBlock {
  * The fewest reads that cover the map: registers of one function grouped into blocks of at
  * most 125 (the function 3/4 limit), merging gaps of up to 8 unused registers.
  */
-export function readPlan(map: UpsRegisterMap): ReadBlock[] {
+export function readPlan(map: UpsRegisterMap, skip: ReadonlySet<string> = new Set()): ReadBlock[] {
   const byFn = new Map<3 | 4, Set<number>>();
   const add = (fn: 3 | 4, r: number): void => {
+    if (skip.has(imageKey(fn, r))) return;
     const set = byFn.get(fn) ?? new Set<number>();
     set.add(r);
     byFn.set(fn, set);
   };
-  for (const v of Object.values(map.values)) add(v.function, v.register);
-  for (const f of Object.values(map.flags)) add(f.function, f.register);
+  for (const v of Object.values(map.values)) if (v) add(v.function, v.register);
+  for (const f of Object.values(map.flags)) if (f) add(f.function, f.register);
   const blocks: ReadBlock[] = [];
   for (const fn of [3, 4] as const) {
     const regs = [...(byFn.get(fn) ?? [])].sort((a, b) => a - b);
@@ -135,8 +154,6 @@ export function readPlan(map: UpsRegisterMap): ReadBlock[] {
 
 /** Register values by function and address, as read. */
 export type RegisterImage = Map<string, number>;
-
-export const imageKey = (fn: 3 | 4, register: number): string => `${fn}:${register}`;
 
 /** Plausible ranges; a value outside is "impossible" and the whole reading is refused. */
 export const UPS_LIMITS: Record<UpsValueName, [number, number]> = {
@@ -161,14 +178,18 @@ const UNITS: Record<UpsValueName, string> = {
 
 export type Decoded = { ok: true; reading: UpsReading } | { ok: false; reason: string };
 
-/** Turns a register image into a reading, refusing impossible values with a clear reason. */
+/**
+ * Turns a register image into a reading, refusing impossible values with a clear reason.
+ * An entry the map lacks, or whose register is not in the image, reads as null; a reading
+ * needs mainsPresent or onBattery.
+ */
 export function decodeRegisters(map: UpsRegisterMap, image: RegisterImage): Decoded {
   const word = (fn: 3 | 4, r: number): number | null => image.get(imageKey(fn, r)) ?? null;
   const values = {} as Record<UpsValueName, number | null>;
   for (const name of UPS_VALUES) {
     const spec = map.values[name];
-    const raw = word(spec.function, spec.register);
-    if (raw === null) {
+    const raw = spec ? word(spec.function, spec.register) : null;
+    if (!spec || raw === null) {
       values[name] = null;
       continue;
     }
@@ -178,9 +199,10 @@ export function decodeRegisters(map: UpsRegisterMap, image: RegisterImage): Deco
   const flags = {} as Record<UpsFlagName, boolean | null>;
   for (const name of UPS_FLAGS) {
     const spec = map.flags[name];
-    const raw = word(spec.function, spec.register);
-    flags[name] = raw === null ? null : ((raw >> spec.bit) & 1) === 1 !== spec.invert;
+    const raw = spec ? word(spec.function, spec.register) : null;
+    flags[name] = !spec || raw === null ? null : ((raw >> spec.bit) & 1) === 1 !== spec.invert;
   }
+  if (flags.mainsPresent === null && flags.onBattery === null) return { ok: false, reason: 'neither mainsPresent nor onBattery could be read: mains or battery cannot be told' };
   return validateReading({
     mainsPresent: flags.mainsPresent ?? !(flags.onBattery ?? false),
     onBattery: flags.onBattery ?? !(flags.mainsPresent ?? true),

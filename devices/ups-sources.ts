@@ -10,9 +10,17 @@ import { parseUpsStatus } from '../drivers/nut.js';
 import type { Bit, DigitalInput } from '../drivers/gpio.js';
 import type { Logger } from '../kernel/log.js';
 import type { GpioOpener } from './types.js';
-import { decodeRegisters, imageKey, readPlan, validateReading, type UpsReading, type UpsRegisterMap } from './ups-map.js';
+import type { DriverError, Result } from '../kernel/result.js';
+import { DECIDING_FLAGS, decodeRegisters, entriesAt, imageKey, readPlan, validateReading, type ReadBlock, type UpsReading, type UpsRegisterMap } from './ups-map.js';
 
-export type UpsPoll = { ok: true; reading: UpsReading } | { ok: false; kind: 'comm' | 'invalid'; reason: string };
+/**
+ * A failed poll: `comm` the source does not answer, `invalid` it answered impossible values,
+ * `config` it answered that the configuration is wrong (a refused NUT login, a register
+ * the device does not have): an alarm raised once, not a transient miss.
+ */
+export type UpsPoll =
+  | { ok: true; reading: UpsReading; /** Configuration errors found while reading (what could not be read). */ problems?: string[] }
+  | { ok: false; kind: 'comm' | 'invalid' | 'config'; reason: string };
 
 export interface UpsSource {
   readonly name: 'modbus' | 'nut' | 'gpio';
@@ -38,10 +46,20 @@ const NULL_EXTRAS = {
   inputFrequency: null,
 } as const;
 
-/** Holding or input registers per the (overridable) map, in as few reads as possible. */
+/** Modbus exception 2, "illegal data address": the device has no such register. */
+const ILLEGAL_DATA_ADDRESS = 2;
+
+/**
+ * Holding or input registers per the (overridable) map, in as few reads as possible. A
+ * block the device refuses with exception 2 is read register by register: the registers it
+ * does not have are a configuration error, reported by every poll (the device raises it
+ * once) and left out of later reads, and the rest of the reading is used.
+ */
 export class ModbusUpsSource implements UpsSource {
   readonly name = 'modbus' as const;
-  private readonly plan;
+  private plan: ReadBlock[];
+  /** imageKey → the map entries that point at a register the device does not have. */
+  private readonly missing = new Map<string, string[]>();
 
   constructor(
     private readonly driver: ModbusDeviceDriver,
@@ -60,21 +78,60 @@ export class ModbusUpsSource implements UpsSource {
 
   async read(): Promise<UpsPoll> {
     const image = new Map<string, number>();
+    const plan: ReadBlock[] = [];
     for (const block of this.plan) {
-      const { line, unitId } = this.driver;
-      const r =
-        block.function === 3
-          ? await line.readHoldingRegisters(unitId, block.start, block.count)
-          : await line.readInputRegisters(unitId, block.start, block.count);
-      if (!r.ok) {
-        const what = r.error.kind === 'exception' ? `Modbus exception ${String(r.error.code)} (${r.error.message})` : `${r.error.kind}: ${r.error.message}`;
-        return { ok: false, kind: 'comm', reason: `function ${block.function} registers ${block.start}..${block.start + block.count - 1}: ${what}` };
+      const r = await this.readBlock(block.function, block.start, block.count);
+      if (r.ok) {
+        r.value.forEach((v, i) => image.set(imageKey(block.function, block.start + i), v));
+        plan.push(block);
+        continue;
       }
-      r.value.forEach((v, i) => image.set(imageKey(block.function, block.start + i), v));
+      if (r.error.kind !== 'exception' || r.error.code !== ILLEGAL_DATA_ADDRESS) return commFailure(block, r.error);
+      // Which registers does it lack? Ask one by one; from now on read only the runs it has
+      // (a merged gap it does not serve would otherwise fail every poll).
+      let run: ReadBlock | null = null;
+      for (let reg = block.start; reg < block.start + block.count; reg++) {
+        const entries = entriesAt(this.map, block.function, reg);
+        if (entries.length === 0) continue; // a gap merged into the block; nobody needs it
+        const one = await this.readBlock(block.function, reg, 1);
+        if (one.ok) {
+          image.set(imageKey(block.function, reg), one.value[0] ?? 0);
+          if (run && run.start + run.count === reg) run.count++;
+          else plan.push((run = { function: block.function, start: reg, count: 1 }));
+        } else if (one.error.kind === 'exception' && one.error.code === ILLEGAL_DATA_ADDRESS) {
+          this.missing.set(imageKey(block.function, reg), entries);
+          run = null;
+        } else return commFailure({ function: block.function, start: reg, count: 1 }, one.error);
+      }
     }
+    this.plan = plan;
+    const problems = this.configProblems();
     const decoded = decodeRegisters(this.map, image);
-    return decoded.ok ? { ok: true, reading: decoded.reading } : { ok: false, kind: 'invalid', reason: decoded.reason };
+    if (decoded.ok) return { ok: true, reading: decoded.reading, ...(problems.length ? { problems } : {}) };
+    const lacksDeciding = DECIDING_FLAGS.every((f) => {
+      const spec = this.map.flags[f];
+      return spec === undefined || this.missing.has(imageKey(spec.function, spec.register));
+    });
+    if (lacksDeciding && problems.length) return { ok: false, kind: 'config', reason: `${problems.join('; ')}: mains or battery cannot be told` };
+    return { ok: false, kind: 'invalid', reason: decoded.reason };
   }
+
+  private readBlock(fn: 3 | 4, start: number, count: number): Promise<Result<number[]>> {
+    const { line, unitId } = this.driver;
+    return fn === 3 ? line.readHoldingRegisters(unitId, start, count) : line.readInputRegisters(unitId, start, count);
+  }
+
+  private configProblems(): string[] {
+    return [...this.missing].map(([key, entries]) => {
+      const [fn, reg] = key.split(':');
+      return `function ${fn} register ${reg} (${entries.join(', ')}): Modbus exception 2, the device has no such register`;
+    });
+  }
+}
+
+function commFailure(block: ReadBlock, error: DriverError): UpsPoll {
+  const what = error.kind === 'exception' ? `Modbus exception ${String(error.code)} (${error.message})` : `${error.kind}: ${error.message}`;
+  return { ok: false, kind: 'comm', reason: `function ${block.function} registers ${block.start}..${block.start + block.count - 1}: ${what}` };
 }
 
 /** NUT variable → reading field (NUT's names, docs/nut-names.txt). */
@@ -135,6 +192,13 @@ export class NutUpsSource implements UpsSource {
   }
 
   async read(): Promise<UpsPoll> {
+    // The first poll comes right after start: wait for the connection attempt under way
+    // rather than count a miss that only says "not connected yet".
+    await this.client.settled();
+    if (!this.client.isConnected()) {
+      const why = this.client.connectError();
+      if (why?.kind === 'rejected') return { ok: false, kind: 'config', reason: `${why.message} (check username, passwordEnv and upsd.users; the user needs "upsmon secondary")` };
+    }
     const r = await this.client.listVars();
     if (!r.ok) return { ok: false, kind: 'comm', reason: `upsd ${r.error.kind}: ${r.error.message}` };
     return readingFromNut(r.value);

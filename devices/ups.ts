@@ -4,7 +4,9 @@
  * (logged once), then polls with backoff until it answers again. Impossible readings
  * (charge 250 %) are refused: they count as misses, raise an alarm and keep the last valid
  * reading. A UPS lost while it was on battery is flagged `lostOnBattery` (the power
- * feature treats that as low battery, as NUT does). Every poll ends in a `ups.status` bus event.
+ * feature treats that as low battery, as NUT does). A configuration error the source finds
+ * (a refused NUT login, a register the device does not have) is one alarm, raised once.
+ * "Last seen" is the last answer. Every poll ends in a `ups.status` bus event.
  */
 import type { CommandOutcome } from './seam.js';
 import type { TimerHandle } from '../kernel/clock.js';
@@ -17,7 +19,9 @@ import { driverOf, type Device, type DeviceCommand, type DeviceContext, type Dev
 export const UPS_DEFAULTS = {
   pollMs: 1000, // 1 s
   missesBeforeLost: 3,
-  maxBackoffMs: 30_000, // 30 s between polls of a lost UPS, at most
+  // A lost UPS is asked again at most 2 s apart, so it is back within 5 s of answering
+  // again. This is the only backoff of a lost UPS: the line reconnects on its own.
+  maxBackoffMs: 2000,
 } as const;
 
 type UpsOptions = KindOptions<'ups'>;
@@ -127,7 +131,7 @@ export class UpsDevice implements Device {
     }, ms);
   }
 
-  /** pollMs while answering; doubling up to 30 s while lost (the line reconnects on its own). */
+  /** pollMs while answering; doubling up to maxBackoffMs (2 s) while lost. */
   private nextDelay(): number {
     if (this.current.comm !== 'lost') return this.pollMs;
     return Math.min(UPS_DEFAULTS.maxBackoffMs, Math.max(this.pollMs, this.pollMs * 2 ** Math.min(this.lostPolls, 10)));
@@ -144,9 +148,12 @@ export class UpsDevice implements Device {
       else this.ctx.availability.seen(this.id);
       void this.alarms.clear(`ups-invalid-data:${this.id}`, 'valid reading');
       void this.alarms.clear(`ups-comm-lost:${this.id}`, 'answering again');
+      if (poll.problems?.length) this.configError(poll.problems.join('; '));
+      else void this.alarms.clear(`ups-config:${this.id}`, 'configuration works');
     } else {
       const misses = before.misses + 1;
-      if (misses === 1) this.ctx.log.warn({ deviceId: this.id, reason: poll.reason }, 'UPS poll missed');
+      if (poll.kind === 'config') this.configError(poll.reason);
+      else if (misses === 1) this.ctx.log.warn({ deviceId: this.id, reason: poll.reason }, 'UPS poll missed');
       else this.ctx.log.debug({ deviceId: this.id, reason: poll.reason, misses }, 'UPS poll missed');
       if (poll.kind === 'invalid') {
         void this.alarms.raise({ id: `ups-invalid-data:${this.id}`, severity: 'warning', message: `${this.id} reports impossible values: ${poll.reason}`, deviceId: this.id, data: { reason: poll.reason } });
@@ -168,8 +175,20 @@ export class UpsDevice implements Device {
       }
       this.ctx.metrics.driverFailures.inc({ device: this.id, kind: poll.kind });
     }
-    this.ctx.availability.patchState(this.id, this.stateView());
+    // Last seen is the last answer: seen() above on a good poll, never on a miss.
+    this.ctx.availability.patchState(this.id, this.stateView(), { seen: false });
     this.ctx.bus.emit('ups.status', { deviceId: this.id, status: this.status() });
+  }
+
+  /** Raised once while it lasts (the latch ignores repeats); logged by the latch. */
+  private configError(reason: string): void {
+    void this.alarms.raise({
+      id: `ups-config:${this.id}`,
+      severity: 'warning',
+      message: `UPS ${this.id} 配置错误：${reason} / configuration error: ${reason}`,
+      deviceId: this.id,
+      data: { reason },
+    });
   }
 
   private stateView(): Record<string, unknown> {

@@ -133,6 +133,8 @@ export class NutClient {
   private buffer = '';
   private readonly streak: FailureStreak;
   private readonly state: ConnectionState;
+  /** Why the last connection attempt failed (null once connected): lets a caller tell "refused" from "down". */
+  private lastFailure: Result<never> | null = null;
 
   constructor(ctx: NutClientContext) {
     this.config = ctx.config;
@@ -165,6 +167,17 @@ export class NutClient {
 
   isConnected(): boolean {
     return this.state.connected;
+  }
+
+  /** Resolves when the connection attempt under way (if any) has finished, whatever its outcome. */
+  async settled(): Promise<void> {
+    if (this.connecting) await this.connecting;
+  }
+
+  /** Why the last connection attempt failed; null while connected or before any attempt. */
+  connectError(): { kind: string; message: string; code?: number | string } | null {
+    const f = this.lastFailure;
+    return f && !f.ok ? f.error : null;
   }
 
   onStateChange(listener: (connected: boolean) => void): () => void {
@@ -266,8 +279,9 @@ export class NutClient {
     if (this.connecting) return this.connecting;
     this.connecting = this.open().then((r) => {
       this.connecting = null;
+      this.lastFailure = r.ok ? null : r;
       if (!r.ok) {
-        this.streak.failed({ error: r.error }, 'upsd connect failed');
+        this.streak.failed({ error: r.error }, r.error.kind === 'rejected' ? 'upsd refused the login' : 'upsd connect failed');
         this.scheduleRetry();
       }
       return r;
@@ -316,17 +330,28 @@ export class NutClient {
     return ok(undefined);
   }
 
+  /**
+   * USERNAME and PASSWORD only store the credentials; upsd checks them at `LOGIN <ups>`,
+   * which also makes the hub a counted client of that UPS (what upsmon's shutdown
+   * coordination sees). Without a username upsd refuses LOGIN, so then none is sent.
+   */
   private async login(): Promise<Result<void>> {
-    const { username, password } = this.config;
+    const { username, password, ups } = this.config;
     const expectOk: Collector<void> = (w, raw) =>
       w[0] === 'OK' ? ok(undefined) : w[0] === 'ERR' ? rejected(w) : fail('protocol', `unexpected answer: ${raw}`);
-    if (username !== undefined) {
-      const r = await this.exchange(`USERNAME ${quoteNutArg(username)}`, expectOk);
-      if (!r.ok) return r;
-    }
-    if (password !== undefined) {
-      const r = await this.exchange(`PASSWORD ${quoteNutArg(password)}`, expectOk);
-      if (!r.ok) return r;
+    if (username === undefined) return ok(undefined);
+    const refused = (step: string, r: Result<void>): Result<void> =>
+      !r.ok && r.error.kind === 'rejected'
+        ? fail('rejected', `upsd refused ${step} for user "${username}" on UPS "${ups}": ${r.error.message}`, r.error.code)
+        : r;
+    const steps: [string, string][] = [
+      ['USERNAME', `USERNAME ${quoteNutArg(username)}`],
+      ...(password !== undefined ? ([['PASSWORD', `PASSWORD ${quoteNutArg(password)}`]] as [string, string][]) : []),
+      ['LOGIN', `LOGIN ${quoteNutArg(ups)}`],
+    ];
+    for (const [step, command] of steps) {
+      const r = await this.exchange(command, expectOk);
+      if (!r.ok) return refused(step, r);
     }
     return ok(undefined);
   }

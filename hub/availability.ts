@@ -114,12 +114,16 @@ export class Availability implements DeviceAvailability {
     });
   }
 
-  /** Merges into the state (for polled devices that own their state). */
-  patchState(deviceId: string, patch: Record<string, unknown>): void {
+  /**
+   * Merges into the state (for polled devices that own their state), and counts as seen
+   * unless `seen: false`: a polled device also patches after a miss, when last seen must
+   * stay the last answer.
+   */
+  patchState(deviceId: string, patch: Record<string, unknown>, opts: { seen?: boolean } = {}): void {
     const e = this.entries.get(deviceId);
     if (!e) return;
     e.state = { ...e.state, ...patch };
-    e.lastSeen = this.deps.clock.now();
+    if (opts.seen !== false) e.lastSeen = this.deps.clock.now();
     this.deps.bus.emit('device.state', { deviceId, state: e.state });
   }
 

@@ -18,10 +18,60 @@ import { GATE_USAGE, gateCommand } from './checkin/cli.js';
 import mqtt from 'mqtt';
 import { USER_USAGE, userCommand } from './cli-users.js';
 
+/** Each command's help (`facility-hub CMD --help`); the overview lists them all. */
+const HELP = {
+  start: `Usage: facility-hub start [options]
+
+Runs the hub: MQTT broker, HTTP API and console, device drivers, and (by default) the
+demo's device simulators.
+
+Options:
+  --config FILE            facility config (default: the built-in demo facility)
+  --data-dir DIR           event log, users, tokens (default: ./data)
+  --http-port N            HTTP API and console port (default: 8080; 0 = any free port)
+  --http-host ADDR         address the HTTP server binds (default: 0.0.0.0, every interface;
+                           127.0.0.1 = this machine only)
+  --mqtt-port N            MQTT broker port (default: 1883; 0 = any free port)
+  --mqtt-host ADDR         address the MQTT broker binds (default: 0.0.0.0)
+  --simulators all|none|ID,ID...
+                           which device simulators to run (default: all; an ID must be a
+                           device of the config)
+  --no-simulators          the same as --simulators none
+  -h, --help               this help
+
+Environment: FH_ADMIN_PASSWORD (first start of a data dir: the admin password, else one is
+generated and shown once), FH_LOG_LEVEL (default info). Logs are pino JSON lines on stdout,
+pretty-printed when stdout is a terminal. SIGINT (Ctrl-C) or SIGTERM stops the hub cleanly.`,
+  simulate: `Usage: facility-hub simulate [--config FILE] [--mqtt-url URL] [--only ID,ID...] [--data-dir DIR]
+
+Runs the facility's device simulators as a separate process, connecting to a running hub
+the way real devices would (their tokens are read from DIR/simulator-tokens.json).
+
+Options:
+  --config FILE     facility config (default: the built-in demo facility)
+  --mqtt-url URL    the hub's broker (default: mqtt://127.0.0.1:1883)
+  --only ID,ID...   only these devices' simulators
+  --data-dir DIR    where the hub keeps the simulator tokens (default: ./data)
+  -h, --help        this help`,
+  'config check': `Usage: facility-hub config check FILE
+
+Validates a facility config; exits 0, or non-zero with every error found (file, line, path
+inside it, what was found and what was expected). See docs/config.md.`,
+  'device token': `Usage: facility-hub device token DEVICE_ID [--config FILE] [--data-dir DIR]
+
+Issues (or rotates) the MQTT token of a device and prints it once; it is stored only as a
+hash in the data dir. Configure the device with username DEVICE_ID and this password.`,
+  'audit verify': `Usage: facility-hub audit verify [--data-dir DIR]
+
+Checks the event log's hash chain; exits non-zero naming the first bad record when anything
+was changed or removed.`,
+} as const;
+
 const USAGE = `facility-hub — on-site control hub of a bid-evaluation area
 
 Usage:
-  facility-hub start [--config FILE] [--data-dir DIR] [--http-port N] [--mqtt-port N]
+  facility-hub start [--config FILE] [--data-dir DIR] [--http-port N] [--http-host ADDR]
+                     [--mqtt-port N] [--mqtt-host ADDR]
                      [--simulators all|none|ID,ID...] [--no-simulators]
   facility-hub simulate [--config FILE] [--mqtt-url URL] [--only ID,ID...] [--data-dir DIR]
   facility-hub simulate fire alarm|clear [--device ID] [--config FILE] [--mqtt-url URL] [--data-dir DIR]
@@ -32,10 +82,33 @@ Usage:
 ${AUDIT_USAGE}
 ${GATE_USAGE}
 ${USER_USAGE}
+  facility-hub COMMAND --help        help on one command
 
 Defaults: the demo facility, ./data, HTTP 8080, MQTT 1883 (bound to the config's http.host
 and mqtt.host, loopback unless it says otherwise), all simulators on.
 Environment: FH_ADMIN_PASSWORD (first start: the admin password), FH_USER_PASSWORD, FH_LOG_LEVEL.`;
+
+/** The help of the command argv names, when argv asks for it. */
+function helpRequested(argv: string[]): string | null {
+  if (!argv.some((a) => a === '--help' || a === '-h')) return null;
+  const [cmd, sub] = argv;
+  const key = cmd === 'config' || cmd === 'device' || cmd === 'audit' ? `${cmd} ${sub ?? ''}` : (cmd ?? '');
+  return key in HELP ? HELP[key as keyof typeof HELP] : null;
+}
+
+/** The box the generated admin password is shown in, on stderr, apart from the log lines. */
+export function adminPasswordNotice(password: string): string {
+  const lines = [
+    '首次启动：已创建用户 "admin"，密码仅显示这一次：',
+    'First start: created the user "admin"; its password, shown this once:',
+    '',
+    `    ${password}`,
+    '',
+    '设置 FH_ADMIN_PASSWORD 可自行指定 / set FH_ADMIN_PASSWORD to choose it.',
+  ];
+  const rule = '='.repeat(72);
+  return ['', rule, ...lines, rule, ''].join('\n');
+}
 
 type Out = { out: (s: string) => void; err: (s: string) => void };
 const stdio: Out = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) };
@@ -75,6 +148,14 @@ async function start(args: string[], io: Out): Promise<number> {
   const httpPort = port(values['http-port'], facility.http.port ?? 8080, 'http-port');
   const mqttPort = port(values['mqtt-port'], facility.mqtt.port ?? 1883, 'mqtt-port');
   const simulators = values['no-simulators'] ? 'none' : values.simulators;
+  if (simulators !== 'all' && simulators !== 'none') {
+    const ids = new Set(facility.devices.map((d) => d.id));
+    const unknown = simulators.split(',').map((x) => x.trim()).filter((x) => x && !ids.has(x));
+    if (unknown.length) {
+      io.err(`--simulators: found ${unknown.map((x) => `"${x}"`).join(', ')}, expected all, none or ids of devices in ${values.config} (${[...ids].join(', ')})`);
+      return 2;
+    }
+  }
   const log = createLogger();
   const abort = new AbortController();
   let stopping: Promise<void> | null = null;
@@ -89,19 +170,25 @@ async function start(args: string[], io: Out): Promise<number> {
     log,
     clock: systemClock,
     ...(process.env.FH_ADMIN_PASSWORD ? { adminPassword: process.env.FH_ADMIN_PASSWORD } : {}),
-    onGeneratedAdminPassword: (pw) => io.err(`First start: created user "admin" with password ${pw} (shown once; set FH_ADMIN_PASSWORD to choose it).`),
+    onGeneratedAdminPassword: (pw) => io.err(adminPasswordNotice(pw)),
     signal: abort.signal,
   });
   const checkin = hub.features.find((f): f is CheckInFeature => f.name === 'checkin');
   let sims: Awaited<ReturnType<typeof startSimulators>> = [];
+  let mqttSims: typeof sims = [];
+  // A normal stop is quiet: the MQTT simulators (clients of the hub) go first, then the hub,
+  // then the Modbus and serial simulators it polls; the other way round the hub would log
+  // every line it polls as lost, at error, on each Ctrl-C.
+  const stopAll = async (reason: string): Promise<void> => {
+    await stopSimulators(mqttSims);
+    await hub.stop(reason);
+    await stopSimulators(sims);
+  };
   const done = new Promise<void>((resolveDone) => {
     const onSignal = (sig: string): void => {
       if (stopping) return;
       abort.abort();
-      stopping = (async () => {
-        await stopSimulators(sims);
-        await hub.stop(sig);
-      })().finally(resolveDone);
+      stopping = stopAll(sig).finally(resolveDone);
     };
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
@@ -131,15 +218,16 @@ async function start(args: string[], io: Out): Promise<number> {
       const seeded = await seedDemo(hub, checkin.checkin());
       if (seeded) log.info({ sessions: seeded }, 'demo sessions and rosters seeded');
     }
-    sims.push(...(await startSimulators({ ...simBase, mqttUrl: `mqtt://127.0.0.1:${hub.mqttPort}`, tokens, ...(demo ? { arrivalsMs: 6000 } : {}), which: 'mqtt' })));
-    log.info({ count: sims.length }, 'simulators running');
+    mqttSims = await startSimulators({ ...simBase, mqttUrl: `mqtt://127.0.0.1:${hub.mqttPort}`, tokens, ...(demo ? { arrivalsMs: 6000 } : {}), which: 'mqtt' });
+    log.info({ count: sims.length + mqttSims.length }, 'simulators running');
   }
   const tlsPart = hub.mqttTlsPort ? `  mqtts://${facility.mqtt.tls?.host ?? '0.0.0.0'}:${hub.mqttTlsPort}` : '';
   io.out(`facility-hub ready: ${facility.http.tls ? 'https' : 'http'}://127.0.0.1:${hub.httpPort}  mqtt://127.0.0.1:${hub.mqttPort}${tlsPart}  (Ctrl-C stops)`);
   // The hub may also stop itself (the power playbook's last stage): then the process ends too.
   await Promise.race([done, hub.whenStopped]);
-  if (!stopping) await stopSimulators(sims);
-  await hub.stop('exit');
+  // A signal started the stop: `done` resolves once it finished.
+  if (abort.signal.aborted) await done;
+  else await stopAll('exit');
   return 0;
 }
 
@@ -302,6 +390,11 @@ async function restore(args: string[], io: Out): Promise<number> {
 
 export async function main(argv: string[], io: Out = stdio): Promise<number> {
   const [cmd, sub, ...rest] = argv;
+  const help = helpRequested(argv);
+  if (help) {
+    io.out(help);
+    return 0;
+  }
   try {
     switch (cmd) {
       case 'start':

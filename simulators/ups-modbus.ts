@@ -1,7 +1,10 @@
 /**
  * A UPS behind a real Modbus TCP server, serving the contract's default register map
- * (holding registers 0..7, mirrored as input registers) with a battery that drains on
- * battery and recharges on mains as the injected clock moves. Coil 0 is the mains supply.
+ * (holding registers 0..7, mirrored as input registers) or another layout (`layout`, e.g.
+ * APC_STYLE_LAYOUT: other addresses, other scales, values and flags it does not have), with
+ * a battery that drains on battery and recharges on mains as the injected clock moves.
+ * Coil 0 is the mains supply. A read that touches an address the layout does not serve is
+ * answered with exception 2 (illegal data address), as real devices do.
  */
 import type { FCallback, FCallbackVal, IServiceVector } from 'modbus-serial';
 import type { Clock, TimerHandle } from '../kernel/clock.js';
@@ -22,6 +25,20 @@ export interface UpsSimulatorOptions {
   tickMs?: number;
   /** Battery temperature; lets tests exercise the signed register. */
   temperatureC?: number;
+  /** Where each value lives; default: the contract's map (DEFAULT_LAYOUT). */
+  layout?: UpsSimLayout;
+}
+
+export type UpsSimValue = 'charge' | 'runtime' | 'inputVoltage' | 'outputVoltage' | 'load' | 'temperature' | 'frequency';
+
+/**
+ * A register layout: each value at a register, as `raw = physical × perUnit` (the hub's
+ * `scale` is then 1 / perUnit), or null when this UPS does not have it; the status word's
+ * register and which bit is which (a flag left out is never sent).
+ */
+export interface UpsSimLayout {
+  status: { register: number; bits: Partial<Record<keyof typeof UPS_STATUS_BITS, number>> };
+  values: Record<UpsSimValue, { register: number; perUnit: number } | null>;
 }
 
 export interface UpsSimState {
@@ -76,6 +93,38 @@ export const UPS_STATUS_BITS = {
 
 export const UPS_REGISTER_COUNT = 8;
 
+/** The contract's default register map (docs/contract.md): registers 0..7. */
+export const DEFAULT_LAYOUT: UpsSimLayout = {
+  status: { register: 0, bits: UPS_STATUS_BITS },
+  values: {
+    charge: { register: 1, perUnit: 1 }, // %
+    runtime: { register: 2, perUnit: 1 }, // s
+    inputVoltage: { register: 3, perUnit: 10 }, // 0.1 V
+    outputVoltage: { register: 4, perUnit: 10 }, // 0.1 V
+    load: { register: 5, perUnit: 1 }, // %
+    temperature: { register: 6, perUnit: 10 }, // 0.1 °C, signed
+    frequency: { register: 7, perUnit: 100 }, // 0.01 Hz
+  },
+};
+
+/**
+ * Shaped after APC's Modbus map (status word at 0, runtime at 128, charge at 130 in 1/512 %,
+ * load at 136 in 1/256 %, voltages in 1/64 V): sparse, other scales, and no battery
+ * temperature, input frequency, overload, bypass or fault registers.
+ */
+export const APC_STYLE_LAYOUT: UpsSimLayout = {
+  status: { register: 0, bits: { mains: 1, onBattery: 2, charging: 4, batteryLow: 9 } },
+  values: {
+    runtime: { register: 128, perUnit: 1 },
+    charge: { register: 130, perUnit: 512 },
+    load: { register: 136, perUnit: 256 },
+    outputVoltage: { register: 142, perUnit: 64 },
+    inputVoltage: { register: 151, perUnit: 64 },
+    temperature: null,
+    frequency: null,
+  },
+};
+
 /** Two's complement into one 16-bit register. */
 export function toInt16Register(value: number): number {
   return Math.round(value) & 0xffff;
@@ -101,30 +150,54 @@ export async function startUpsSimulator(opts: UpsSimulatorOptions): Promise<UpsS
     energyWh = Math.min(capacityWh, Math.max(0, energyWh + delta));
   };
 
-  const registers = (): number[] => {
+  const layout = opts.layout ?? DEFAULT_LAYOUT;
+
+  /** Physical values now: status flags and measurements. */
+  const physical = (): { flags: Record<keyof typeof UPS_STATUS_BITS, boolean>; values: Record<UpsSimValue, number> } => {
     const chargePct = Math.round((energyWh / capacityWh) * 100);
     const runtimeS = loadW > 0 ? Math.floor((energyWh / loadW) * 3600) : 0xffff;
     const outputOn = mains || energyWh > 0;
     const loadPct = outputOn ? Math.round((loadW / UPS_SIM_DEFAULTS.ratedW) * 100) : 0;
-    let status = 0;
-    const bit = (n: number, on: boolean): void => {
-      if (on) status |= 1 << n;
+    return {
+      flags: {
+        mains,
+        onBattery: !mains,
+        batteryLow: chargePct < UPS_SIM_DEFAULTS.lowChargePct || runtimeS < UPS_SIM_DEFAULTS.lowRuntimeS,
+        replaceBattery: false,
+        overload: loadPct > 100,
+        charging: mains && energyWh < capacityWh,
+        bypass: false,
+        fault: false,
+      },
+      values: {
+        charge: faults.overrideCharge ?? chargePct,
+        runtime: Math.min(0xffff, runtimeS),
+        inputVoltage: mains ? UPS_SIM_DEFAULTS.mainsVoltage / 10 : 0,
+        outputVoltage: outputOn ? UPS_SIM_DEFAULTS.mainsVoltage / 10 : 0,
+        load: loadPct,
+        temperature: temperatureC,
+        frequency: mains ? UPS_SIM_DEFAULTS.mainsFrequency / 100 : 0,
+      },
     };
-    bit(UPS_STATUS_BITS.mains, mains);
-    bit(UPS_STATUS_BITS.onBattery, !mains);
-    bit(UPS_STATUS_BITS.batteryLow, chargePct < UPS_SIM_DEFAULTS.lowChargePct || runtimeS < UPS_SIM_DEFAULTS.lowRuntimeS);
-    bit(UPS_STATUS_BITS.overload, loadPct > 100);
-    bit(UPS_STATUS_BITS.charging, mains && energyWh < capacityWh);
-    return [
-      status,
-      faults.overrideCharge ?? chargePct,
-      Math.min(0xffff, runtimeS),
-      mains ? UPS_SIM_DEFAULTS.mainsVoltage : 0,
-      outputOn ? UPS_SIM_DEFAULTS.mainsVoltage : 0,
-      loadPct,
-      toInt16Register(temperatureC * 10),
-      mains ? UPS_SIM_DEFAULTS.mainsFrequency : 0,
-    ];
+  };
+
+  /** Every served address → its raw 16-bit value, per the layout. */
+  const image = (): Map<number, number> => {
+    const p = physical();
+    let status = 0;
+    for (const [flag, bit] of Object.entries(layout.status.bits) as [keyof typeof UPS_STATUS_BITS, number][]) if (p.flags[flag]) status |= 1 << bit;
+    const out = new Map<number, number>([[layout.status.register, status]]);
+    for (const [name, at] of Object.entries(layout.values) as [UpsSimValue, { register: number; perUnit: number } | null][]) {
+      // Charge overrides (impossible values) are raw in the default layout's unit, %.
+      if (at) out.set(at.register, name === 'temperature' ? toInt16Register(p.values[name] * at.perUnit) : Math.min(0xffff, Math.round(p.values[name] * at.perUnit)));
+    }
+    return out;
+  };
+
+  /** The default layout's registers 0..7 (what `state().registers` reports). */
+  const registers = (): number[] => {
+    const img = image();
+    return Array.from({ length: UPS_REGISTER_COUNT }, (_, i) => img.get(i) ?? 0);
   };
 
   const setMains = (on: boolean): void => {
@@ -142,8 +215,16 @@ export async function startUpsSimulator(opts: UpsSimulatorOptions): Promise<UpsS
     if (value instanceof Error) return cb(value, empty);
     cb(null, value);
   };
-  const slice = (addr: number, len: number): number[] | Error =>
-    addr + len > UPS_REGISTER_COUNT ? modbusException(2) : registers().slice(addr, addr + len);
+  const slice = (addr: number, len: number): number[] | Error => {
+    const img = image();
+    const out: number[] = [];
+    for (let a = addr; a < addr + len; a++) {
+      const v = img.get(a);
+      if (v === undefined) return modbusException(2);
+      out.push(v);
+    }
+    return out;
+  };
   const single = (addr: number): number | Error => {
     const values = slice(addr, 1);
     return values instanceof Error ? values : (values[0] ?? 0);
@@ -193,7 +274,7 @@ export async function startUpsSimulator(opts: UpsSimulatorOptions): Promise<UpsS
         onBattery: !mains,
         energyWh,
         chargePct: (energyWh / capacityWh) * 100,
-        runtimeS: regs[2] ?? 0,
+        runtimeS: physical().values.runtime,
         registers: regs,
       };
     },

@@ -107,7 +107,9 @@ export function createPowerFeature(deps: PowerDeps, opts: PowerOptions = {}): Po
 
   const onTransition = (t: Transition): void => {
     const snap = snapshot();
-    log.info({ from: t.from, to: t.to, reason: t.reason }, 'power state');
+    // Mains lost (or no longer known) is something an operator must see: warn; back to mains: info.
+    if (t.to === 'mains-ok') log.info({ from: t.from, to: t.to, reason: t.reason }, 'power state');
+    else log.warn({ from: t.from, to: t.to, reason: t.reason }, 'power state');
     deps.events
       .append({
         type: 'power.state',
@@ -117,14 +119,22 @@ export function createPowerFeature(deps: PowerDeps, opts: PowerOptions = {}): Po
       })
       .catch((err: unknown) => log.error({ err }, 'power transition not logged'));
     deps.bus.emit('power.state', { from: t.from, to: t.to, snapshot: snap as unknown as Record<string, unknown> });
-    playbook.onState(t.from, t.to);
+    if (t.to === 'unknown') {
+      // Nothing is shed or restored on a guess: the playbook waits for a UPS to answer.
+      void alarms.raise({ id: 'power-unknown', severity: 'warning', message: `供电状态未知：${t.reason} / power state unknown: ${t.reason}`, data: { from: t.from } });
+    } else {
+      if (t.from === 'unknown') void alarms.clear('power-unknown', t.reason);
+      playbook.onState(t.from, t.to);
+    }
     publish(true);
   };
 
   const machine = new PowerMachine({ clock: deps.clock, rideThroughMs: policy.rideThroughMs, mainsStableMs: policy.mainsStableMs, onTransition });
 
   const evaluate = (): void => {
-    machine.update(combineInputs(upsDevices().map((u) => upsInput(u.id, u.status(), policy))));
+    const all = upsDevices();
+    const lost = all.filter((u) => u.status().comm === 'lost').map((u) => u.id);
+    machine.update(combineInputs(all.map((u) => upsInput(u.id, u.status(), policy))), lost.length ? `${lost.join(', ')} not answering` : 'no UPS has answered yet');
   };
 
   function snapshot(): PowerSnapshot {
@@ -154,7 +164,7 @@ export function createPowerFeature(deps: PowerDeps, opts: PowerOptions = {}): Po
       runtime: runtime(),
       stage: playbook.activeStage()?.stage ?? null,
       fsd: playbook.forcedShutdown(),
-      reason: input?.reason ?? 'no UPS has answered yet',
+      reason: input?.reason ?? (ups.some((u) => u.comm === 'lost') ? `${ups.filter((u) => u.comm === 'lost').map((u) => u.deviceId).join(', ')} not answering` : 'no UPS has answered yet'),
       pending: machine.pending(),
       stages: playbook.stages(),
       ups,

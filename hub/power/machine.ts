@@ -2,7 +2,9 @@
  * The power state machine: mains-ok → on-battery (after the ride-through) → low-battery →
  * critical, and back to mains-ok once mains has been present for `mainsStableMs`. While on
  * battery it only escalates (a shed load may lift the runtime estimate; the outage is not
- * over until mains is back). Time comes from the injected clock.
+ * over until mains is back). When no UPS tells anything usable any more (the only UPS
+ * stops answering on mains), the state goes back to `unknown`: nobody knows whether the
+ * mains is there. Time comes from the injected clock.
  */
 import type { Clock, TimerHandle } from '../../kernel/clock.js';
 import type { PowerStateName } from '../../config/schema.js';
@@ -21,7 +23,7 @@ export interface PowerInput {
 
 export interface Transition {
   from: PowerState;
-  to: PowerStateName;
+  to: PowerState;
   at: number;
   reason: string;
 }
@@ -31,9 +33,9 @@ export interface Thresholds {
   critical: { chargePct: number; runtimeS: number };
 }
 
-/** One UPS's status as machine input; null when it has told nothing usable yet. */
+/** One UPS's status as machine input; null when it tells nothing usable (yet, or any more: lost). */
 export function upsInput(deviceId: string, s: UpsStatus, t: Thresholds): PowerInput | null {
-  if (s.comm === 'lost' && s.lostOnBattery) return { mains: false, level: 'low', reason: `${deviceId} went silent while on battery (treated as low battery)` };
+  if (s.comm === 'lost') return s.lostOnBattery ? { mains: false, level: 'low', reason: `${deviceId} went silent while on battery (treated as low battery)` } : null;
   const r = s.reading;
   if (!r) return null;
   if (!r.onBattery && r.mainsPresent) return { mains: true, level: 'ok', reason: `${deviceId} on mains` };
@@ -99,9 +101,13 @@ export class PowerMachine {
     return null;
   }
 
-  update(input: PowerInput | null): void {
+  update(input: PowerInput | null, unknownReason = 'no UPS answers'): void {
     this.last = input;
-    if (!input) return;
+    if (!input) {
+      this.cancelRideThrough();
+      this.cancelStable();
+      return this.go('unknown', unknownReason);
+    }
     if (input.mains) {
       this.cancelRideThrough();
       if (this.current === 'unknown') return this.go('mains-ok', input.reason);
@@ -150,7 +156,7 @@ export class PowerMachine {
     this.stable = null;
   }
 
-  private go(to: PowerStateName, reason: string): void {
+  private go(to: PowerState, reason: string): void {
     const from = this.current;
     if (from === to) return;
     this.current = to;

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
 import { NutClient, parseUpsStatus, quoteNutArg, splitNutLine, type NutConfig } from '../../drivers/nut.js';
-import { startNutServer, type NutServer, type NutServerOptions } from '../helpers/nut-server.js';
+import { startNutServer, startRealUpsd, type NutServer, type NutServerOptions } from '../helpers/nut-server.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface Teardown {
@@ -100,17 +100,17 @@ void t.test('requests are answered in order when fired together', async (t) => {
   t.same(runtime, { ok: true, value: '2400' });
 });
 
-void t.test('logs in with USERNAME and PASSWORD when configured', async (t) => {
+void t.test('logs in with USERNAME, PASSWORD and LOGIN when configured', async (t) => {
   const auth = { username: 'monitor', password: 's3cret pass' };
   const { client, server } = await setup(t, { auth }, auth);
   t.ok((await client.connect()).ok);
   t.ok((await client.getVar('battery.charge')).ok);
-  t.same(server.commands().slice(0, 2), ['USERNAME monitor', 'PASSWORD ***']);
+  t.same(server.commands().slice(0, 3), ['USERNAME monitor', 'PASSWORD ***', 'LOGIN ups1']);
 
   const anon = await setup(t, { auth });
   t.ok((await anon.client.connect()).ok);
-  const denied = await anon.client.listVars();
-  t.equal(!denied.ok && denied.error.code, 'ACCESS-DENIED', 'no login, no data');
+  t.ok((await anon.client.listVars()).ok, 'reads need no login (as with upsd)');
+  t.same(anon.server.commands(), ['LIST VAR ups1'], 'no username: nothing to log in with');
 });
 
 void t.test('a wrong password fails the connect and retries with backoff', async (t) => {
@@ -120,7 +120,7 @@ void t.test('a wrong password fails the connect and retries with backoff', async
     { username: 'monitor', password: 'wrong' },
   );
   const r = await client.connect();
-  t.same(r, { ok: false, error: { kind: 'rejected', message: 'ACCESS-DENIED', code: 'ACCESS-DENIED' } });
+  t.same(r, { ok: false, error: { kind: 'rejected', message: 'upsd refused LOGIN for user "monitor" on UPS "ups1": ACCESS-DENIED', code: 'ACCESS-DENIED' } });
   t.equal(client.isConnected(), false);
   t.equal(clock.pendingTimers(), 1, 'retry scheduled');
   await waitFor(() => server.connections() === 0, 3000, 'server saw the socket close');
@@ -183,4 +183,37 @@ void t.test('the test server answers unknown commands and LOGOUT like upsd', asy
   socket.write('FROB\nGET VAR ups1 battery.charge\nLOGOUT\n');
   await new Promise<void>((resolve) => socket.once('close', () => resolve()));
   t.equal(text, 'ERR UNKNOWN-COMMAND\nVAR ups1 battery.charge "87"\nOK Goodbye\n');
+});
+
+void t.test('real upsd: LOGIN after USERNAME/PASSWORD makes the hub a counted client', async (t) => {
+  const upsd = await startRealUpsd({ ups: 'rack', vars: { 'ups.status': 'OL CHRG', 'battery.charge': '96' }, users: [{ name: 'monitor', password: 's3cret', upsmon: 'secondary' }] });
+  t.teardown(() => upsd.stop());
+  const client = new NutClient({ config: { host: '127.0.0.1', port: upsd.port, ups: 'rack', username: 'monitor', password: 's3cret' }, clock: new ManualClock(), log: silentLogger() });
+  t.teardown(() => client.close());
+  t.same(await client.connect(), { ok: true, value: undefined });
+  t.same(await client.getVar('battery.charge'), { ok: true, value: '96' });
+  const clients = await upsd.ask(['LIST CLIENT rack']);
+  t.ok(clients.includes('CLIENT rack 127.0.0.1'), `upsd counts the hub as a client of rack (${clients.join(' | ')})`);
+  t.equal(client.connectError(), null);
+});
+
+void t.test('real upsd: a wrong password, an unknown user, a user without upsmon role are refused at LOGIN', async (t) => {
+  const upsd = await startRealUpsd({
+    ups: 'rack',
+    users: [
+      { name: 'monitor', password: 's3cret', upsmon: 'secondary' },
+      { name: 'viewer', password: 'view', },
+    ],
+  });
+  t.teardown(() => upsd.stop());
+  for (const [username, password] of [['monitor', 'wrong'], ['nobody', 's3cret'], ['viewer', 'view']] as const) {
+    const clock = new ManualClock();
+    const client = new NutClient({ config: { host: '127.0.0.1', port: upsd.port, ups: 'rack', username, password }, clock, log: silentLogger() });
+    const r = await client.connect();
+    t.match(r, { ok: false, error: { kind: 'rejected', code: 'ACCESS-DENIED', message: new RegExp(`upsd refused LOGIN for user "${username}" on UPS "rack"`) } }, `${username}/${password}`);
+    t.equal(client.isConnected(), false);
+    t.match(client.connectError(), { kind: 'rejected', code: 'ACCESS-DENIED' });
+    t.equal(clock.pendingTimers(), 1, 'retries later (upsd.users may be fixed)');
+    await client.close();
+  }
 });

@@ -8,7 +8,8 @@ import { Hub, type HubOptions } from '../../hub/hub.js';
 import { silentLogger } from '../../hub/log.js';
 import { createPowerFeature, type PowerFeature, type PowerOptions } from '../../hub/power/feature.js';
 import type { LineOptions } from '../../hub/lines.js';
-import { startUpsSimulator, type UpsSimulator } from '../../simulators/ups-modbus.js';
+import { startUpsSimulator, type UpsSimLayout, type UpsSimulator } from '../../simulators/ups-modbus.js';
+import type { Logger } from '../../kernel/log.js';
 import { startRelaySimulator, type RelaySimulator } from '../../simulators/relay-modbus.js';
 import { ADMIN_PASSWORD, facility, tempDir } from './hub.js';
 
@@ -32,6 +33,10 @@ export interface PowerRigOptions {
   upsOptions?: string;
   clock?: ManualClock;
   powerOptions?: PowerOptions;
+  /** The UPS simulator's register layout (default: the contract's map). */
+  upsLayout?: UpsSimLayout;
+  /** The hub's logger (default: silent); pass captureLogs().log to read it back. */
+  log?: Logger;
 }
 
 export function powerFacilityYaml(ports: { ups: number; loads: number; jammers: number }, o: PowerRigOptions = {}): string {
@@ -80,7 +85,7 @@ ${o.power ?? '  mainsStableMs: 10000'}
 export async function startPowerRig(o: PowerRigOptions = {}): Promise<PowerRig> {
   const clock = o.clock ?? new ManualClock();
   const log = silentLogger();
-  const ups = await startUpsSimulator({ port: 0, clock, log });
+  const ups = await startUpsSimulator({ port: 0, clock, log, ...(o.upsLayout ? { layout: o.upsLayout } : {}) });
   const loads = await startRelaySimulator({ port: 0, log, initial: [true, true, true, true, false, false, false, false] });
   const jammers = await startRelaySimulator({ port: 0, log, coils: 4 });
   const tmp = tempDir('fh-power-');
@@ -95,7 +100,7 @@ export async function startPowerRig(o: PowerRigOptions = {}): Promise<PowerRig> 
       mqttPort: 0,
       httpHost: '127.0.0.1',
       mqttHost: '127.0.0.1',
-      log,
+      log: o.log ?? log,
       clock,
       adminPassword: ADMIN_PASSWORD,
       lines: { reconnect: { initialMs: 20, maxMs: 100 } },
@@ -144,8 +149,8 @@ export async function advanceUntil(clock: ManualClock, cond: () => boolean, what
 }
 
 /** A hub with the power feature for any facility text (NUT, GPIO and RTU UPS tests). */
-export async function startPowerHub(yaml: string, clock: ManualClock, options: PowerOptions & Pick<LineOptions, 'gpioInput'> = {}): Promise<{ hub: Hub; power: PowerFeature; stop(): Promise<void> }> {
-  const { gpioInput, ...powerOptions } = options;
+export async function startPowerHub(yaml: string, clock: ManualClock, options: PowerOptions & Pick<LineOptions, 'gpioInput'> & { log?: Logger } = {}): Promise<{ hub: Hub; power: PowerFeature; stop(): Promise<void> }> {
+  const { gpioInput, log, ...powerOptions } = options;
   const tmp = tempDir('fh-power-');
   const hub = new Hub({
     facility: facility(yaml),
@@ -154,7 +159,7 @@ export async function startPowerHub(yaml: string, clock: ManualClock, options: P
     mqttPort: 0,
     httpHost: '127.0.0.1',
     mqttHost: '127.0.0.1',
-    log: silentLogger(),
+    log: log ?? silentLogger(),
     clock,
     adminPassword: ADMIN_PASSWORD,
     lines: { reconnect: { initialMs: 20, maxMs: 100 }, ...(gpioInput ? { gpioInput } : {}) },

@@ -104,8 +104,20 @@ void t.test('UPS status to machine input: thresholds, flags, FSD, lost on batter
   t.match(upsInput('u', status({ reading: reading({ ...ob, forcedShutdown: true }) }), th), { level: 'critical', reason: /FSD/ });
   t.match(upsInput('u', status({ reading: reading({ charge: 5 }) }), th), { mains: true, level: 'ok' }, 'a low battery on mains is no outage');
   t.match(upsInput('u', status({ comm: 'lost', lostOnBattery: true, reading: reading(ob) }), th), { mains: false, level: 'low', reason: /silent/ });
-  t.match(upsInput('u', status({ comm: 'lost', reading: reading({}) }), th), { mains: true }, 'lost on mains: the last reading stands');
+  t.equal(upsInput('u', status({ comm: 'lost', reading: reading({}) }), th), null, 'lost on mains: nothing usable, the last reading does not stand (issue 11, item 5)');
   t.equal(combineInputs([null, null]), null);
   t.match(combineInputs([MAINS, LOW, BATTERY]), { mains: false, level: 'low' }, 'worst wins');
   t.match(combineInputs([MAINS, null]), { mains: true });
+});
+
+void t.test('no usable input any more (the only UPS lost on mains): back to unknown, timers dropped', async (t) => {
+  const { m, path } = machine(5000, 1000);
+  m.update(MAINS);
+  m.update(BATTERY);
+  t.equal(m.pending()?.kind, 'ride-through');
+  m.update(null, 'ups-1 not answering');
+  t.equal(m.state(), 'unknown');
+  t.equal(m.pending(), null, 'no ride-through left to fire on a guess');
+  m.update(MAINS);
+  t.same(path(), ['unknown>mains-ok', 'mains-ok>unknown', 'unknown>mains-ok']);
 });
