@@ -9,10 +9,13 @@ import { verifyChain } from './store/events.js';
 import { DeviceTokens } from './broker/tokens.js';
 import { createHub } from './compose.js';
 import type { CheckInFeature } from './checkin/feature.js';
-import { seedDemo } from './demo/seed.js';
 import { readSimulatorTokens } from '../simulators/tokens.js';
 import { ensureSimulatorTokens } from './demo/tokens.js';
-import { startSimulators, stopSimulators, simulatedDevices } from '../simulators/run.js';
+import { startSimulators, stopSimulators, simulatedDevices, withBoundPorts, withSimulatorPorts, type RunningSimulator } from '../simulators/run.js';
+import { GateSimulator } from '../simulators/gate.js';
+import { lockDataDir, type DataDirLock } from './data-lock.js';
+import type { BroadcastFeature } from './broadcast/feature.js';
+import { DemoDay, demoWarner } from './demo/day.js';
 
 const USAGE = `facility-hub — on-site control hub of a bid-evaluation area
 
@@ -45,6 +48,49 @@ function port(value: string | undefined, fallback: number, name: string): number
   return n;
 }
 
+/** A second signal, or a stop that does not finish in this time, ends the process anyway (10 s budget). */
+const STOP_DEADLINE_MS = 8_000;
+
+/**
+ * SIGTERM/SIGINT in any state: the first asks for a clean stop (aborting a start in
+ * progress), a second one or a stop that hangs past STOP_DEADLINE_MS exits at once.
+ * Returns a promise that resolves on the first signal and a function removing the handlers.
+ */
+function onStopSignals(log: { warn: (o: object, m: string) => void }, onFirst: (sig: string) => void): { signalled: Promise<string>; dispose: () => void } {
+  let first: string | null = null;
+  let resolveSignal!: (sig: string) => void;
+  const signalled = new Promise<string>((r) => (resolveSignal = r));
+  const handler = (sig: NodeJS.Signals): void => {
+    if (first) {
+      log.warn({ signal: sig }, 'second signal: exiting without finishing the stop');
+      process.exit(130);
+    }
+    first = sig;
+    // unref: a stop that finishes lets the process end before this fires.
+    setTimeout(() => {
+      log.warn({ signal: sig, deadlineMs: STOP_DEADLINE_MS }, 'the stop did not finish in time: exiting');
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+    onFirst(sig);
+    resolveSignal(sig);
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return {
+    signalled,
+    dispose: () => {
+      process.off('SIGTERM', handler);
+      process.off('SIGINT', handler);
+    },
+  };
+}
+
+function errorText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e?.code === 'EADDRINUSE') return `${e.address ?? ''}:${e.port ?? ''} is already in use (EADDRINUSE): another hub or program listens there; choose another port`;
+  return err instanceof Error ? err.message : String(err);
+}
+
 async function start(args: string[], io: Out): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -57,77 +103,111 @@ async function start(args: string[], io: Out): Promise<number> {
       'mqtt-host': { type: 'string', default: '0.0.0.0' },
       simulators: { type: 'string', default: 'all' },
       'no-simulators': { type: 'boolean', default: false },
+      'sim-port-base': { type: 'string' },
+      'no-demo': { type: 'boolean', default: false },
     },
     allowPositionals: false,
   });
-  const facility = loadOrReport(values.config, io);
-  if (!facility) return 2;
+  const loaded = loadOrReport(values.config, io);
+  if (!loaded) return 2;
   const httpPort = port(values['http-port'], 8080, 'http-port');
   const mqttPort = port(values['mqtt-port'], 1883, 'mqtt-port');
+  const simBasePort = values['sim-port-base'] === undefined ? null : port(values['sim-port-base'], 0, 'sim-port-base');
   const simulators = values['no-simulators'] ? 'none' : values.simulators;
-  const log = createLogger();
-  const abort = new AbortController();
-  let stopping: Promise<void> | null = null;
-  const hub = createHub({
-    facility,
-    dataDir: resolve(values['data-dir']),
-    httpPort,
-    mqttPort,
-    httpHost: values['http-host'],
-    mqttHost: values['mqtt-host'],
-    log,
-    clock: systemClock,
-    ...(process.env.FH_ADMIN_PASSWORD ? { adminPassword: process.env.FH_ADMIN_PASSWORD } : {}),
-    onGeneratedAdminPassword: (pw) => io.err(`First start: created user "admin" with password ${pw} (shown once; set FH_ADMIN_PASSWORD to choose it).`),
-    signal: abort.signal,
-  });
-  const checkin = hub.features.find((f): f is CheckInFeature => f.name === 'checkin');
-  let sims: Awaited<ReturnType<typeof startSimulators>> = [];
-  const done = new Promise<void>((resolveDone) => {
-    const onSignal = (sig: string): void => {
-      if (stopping) return;
-      abort.abort();
-      stopping = (async () => {
-        await stopSimulators(sims);
-        await hub.stop(sig);
-      })().finally(resolveDone);
-    };
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-    process.once('SIGINT', () => onSignal('SIGINT'));
-  });
   const only = simulators === 'all' || simulators === 'none' ? undefined : simulators.split(',').map((s) => s.trim()).filter(Boolean);
-  const simBase = { facility, ...(only ? { only } : {}), clock: systemClock, log: log.child({ module: 'simulators' }) };
-  // Modbus and serial simulators are servers the hub connects to: up before the hub, so
-  // its first poll finds them (as real devices would already be there).
-  if (simulators !== 'none') sims = await startSimulators({ ...simBase, mqttUrl: '', tokens: {}, which: 'other' });
+  const dataDir = resolve(values['data-dir']);
+  const log = createLogger();
+  let lock: DataDirLock;
   try {
-    await hub.start();
+    lock = lockDataDir(dataDir);
+  } catch (err) {
+    io.err(`facility-hub: ${errorText(err)}`);
+    return 1;
+  }
+  if (lock.tookOverFrom !== null) log.warn({ pid: lock.tookOverFrom, file: lock.file }, 'took over a stale data dir lock (its hub is gone)');
+  const abort = new AbortController();
+  // Servers (Modbus, TCP) outlive the hub when stopping, so its lines do not report them lost.
+  let serverSims: RunningSimulator[] = [];
+  let mqttSims: RunningSimulator[] = [];
+  let hub: ReturnType<typeof createHub> | null = null;
+  let demoDay: DemoDay | null = null;
+  let stopping: Promise<void> | null = null;
+  const stopAll = (reason: string): Promise<void> =>
+    (stopping ??= (async () => {
+      await demoDay?.stop();
+      await stopSimulators(mqttSims);
+      await hub?.stop(reason);
+      await stopSimulators(serverSims);
+      lock.release();
+    })());
+  const signals = onStopSignals(log, () => abort.abort());
+  try {
+    let facility = simBasePort === null ? loaded : withSimulatorPorts(loaded, simBasePort, only);
+    const simBase = { ...(only ? { only } : {}), clock: systemClock, log: log.child({ module: 'simulators' }), failFast: true };
+    // Modbus and serial simulators are servers the hub connects to: up before the hub, so
+    // its first poll finds them (as real devices would already be there), and a simulator
+    // that cannot bind its port stops the start (the hub must never drive another hub's).
+    if (simulators !== 'none') {
+      serverSims = await startSimulators({ ...simBase, facility, mqttUrl: '', tokens: {}, which: 'other' });
+      facility = withBoundPorts(facility, serverSims);
+    }
+    if (abort.signal.aborted) throw new Error('stopped by a signal during start-up');
+    const created = createHub({
+      facility,
+      dataDir,
+      httpPort,
+      mqttPort,
+      httpHost: values['http-host'],
+      mqttHost: values['mqtt-host'],
+      log,
+      clock: systemClock,
+      ...(process.env.FH_ADMIN_PASSWORD ? { adminPassword: process.env.FH_ADMIN_PASSWORD } : {}),
+      onGeneratedAdminPassword: (pw) => io.err(`First start: created user "admin" with password ${pw} (shown once; set FH_ADMIN_PASSWORD to choose it).`),
+      signal: abort.signal,
+    });
+    hub = created;
+    await created.start();
+    if (simulators !== 'none' && !abort.signal.aborted) {
+      const devices = simulatedDevices(facility, only);
+      const tokens = await ensureSimulatorTokens(created.dataDir, devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id), created.tokens);
+      mqttSims = await startSimulators({ ...simBase, facility, mqttUrl: `mqtt://127.0.0.1:${created.mqttPort}`, tokens, which: 'mqtt' });
+      log.info({ count: serverSims.length + mqttSims.length }, 'simulators running');
+      // The living demo wherever gates are simulated (the built-in facility or a copy of it).
+      const gates = mqttSims.map((s) => s.handle).filter((h): h is GateSimulator => h instanceof GateSimulator);
+      const checkin = created.features.find((f): f is CheckInFeature => f.name === 'checkin');
+      const broadcast = created.features.find((f): f is BroadcastFeature => f.name === 'broadcast');
+      if (!values['no-demo'] && gates.length > 0 && checkin) {
+        demoDay = new DemoDay({
+          facility,
+          sessions: created.sessions,
+          checkin: checkin.checkin(),
+          clock: systemClock,
+          log: log.child({ module: 'demo' }),
+          gates,
+          ...(broadcast ? { warn: demoWarner(broadcast, facility) } : {}),
+        });
+        await demoDay.start();
+      }
+    }
+    if (abort.signal.aborted) throw new Error('stopped by a signal during start-up');
   } catch (err) {
     if (abort.signal.aborted) {
-      await done;
+      await stopAll('signal during start-up');
+      signals.dispose();
       return 0;
     }
     log.fatal({ err }, 'hub failed to start');
-    await hub.stop('start failed');
-    await stopSimulators(sims);
+    io.err(`facility-hub: start failed: ${errorText(err)}`);
+    await stopAll('start failed');
+    signals.dispose();
     return 1;
   }
-  if (simulators !== 'none' && !abort.signal.aborted) {
-    const devices = simulatedDevices(facility, only);
-    const tokens = await ensureSimulatorTokens(hub.dataDir, devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id), hub.tokens);
-    const demo = resolve(values.config) === DEMO_FACILITY;
-    if (demo && checkin) {
-      const seeded = await seedDemo(hub, checkin.checkin());
-      if (seeded) log.info({ sessions: seeded }, 'demo sessions and rosters seeded');
-    }
-    sims.push(...(await startSimulators({ ...simBase, mqttUrl: `mqtt://127.0.0.1:${hub.mqttPort}`, tokens, ...(demo ? { arrivalsMs: 6000 } : {}), which: 'mqtt' })));
-    log.info({ count: sims.length }, 'simulators running');
-  }
-  io.out(`facility-hub ready: http://127.0.0.1:${hub.httpPort}  mqtt://127.0.0.1:${hub.mqttPort}  (Ctrl-C stops)`);
+  const running = hub;
+  io.out(`facility-hub ready: http://127.0.0.1:${running.httpPort}  mqtt://127.0.0.1:${running.mqttPort}  (Ctrl-C stops)`);
   // The hub may also stop itself (the power playbook's last stage): then the process ends too.
-  await Promise.race([done, hub.whenStopped]);
-  if (!stopping) await stopSimulators(sims);
-  await hub.stop('exit');
+  const why = await Promise.race([signals.signalled, running.whenStopped.then(() => 'hub stopped itself')]);
+  await stopAll(why);
+  signals.dispose();
   return 0;
 }
 

@@ -236,8 +236,10 @@ export class Hub {
     this.createDevices();
 
     step('broker');
-    this.mqttPort = await this.broker.listen(this.opts.mqttPort, this.opts.mqttHost ?? '0.0.0.0');
+    // Registered before listening: a port that cannot be bound leaves aedes' timers running,
+    // and a process whose failed start does not close them never exits.
     this.stops.push({ name: 'broker', fn: () => this.broker.close() });
+    this.mqttPort = await this.broker.listen(this.opts.mqttPort, this.opts.mqttHost ?? '0.0.0.0');
     this.log.info({ port: this.mqttPort }, 'MQTT broker listening');
     // A token rotated while its device is connected (the CLI may do it from another
     // process) ends that connection within this period.
@@ -282,8 +284,8 @@ export class Hub {
       routes: this.features.flatMap((f) => (f.routes ? [f.routes] : [])),
     });
     const app = this.app;
-    await app.listen({ port: this.opts.httpPort, host: this.opts.httpHost ?? '0.0.0.0' });
     this.stops.push({ name: 'http', fn: () => app.close() });
+    await app.listen({ port: this.opts.httpPort, host: this.opts.httpHost ?? '0.0.0.0' });
     const addr = app.server.address();
     this.httpPort = typeof addr === 'object' && addr ? addr.port : this.opts.httpPort;
     this.ready = true;
