@@ -32,14 +32,14 @@ import type { Presentation, VerifyResult } from '../../simulators/gate.js';
 const MINUTE = 60_000;
 /** The demo looks at its plan once a clock minute. */
 const TICK_MS = MINUTE;
-/** A new session starts this long after it is created (check-in opens at once or soon). */
-const LEAD_MIN = 40;
+/** A new session starts this long after it is created (with check-in opening 60 min before, early arrivals happen). */
+const LEAD_MIN = 90;
 /** Session lengths cycle through these (minutes). */
 const LENGTHS_MIN = [120, 150, 105, 180];
 /** A supervisor warning about every this many minutes, when someone is seated. */
 const WARN_EVERY_MIN = 47;
 /** Someone not on any roster tries a gate about every this many minutes. */
-const STRANGER_EVERY_MIN = 29;
+const STRANGER_EVERY_MIN = 97;
 /** Index ranges of synthetic people: rostered experts, and strangers (never on a roster). */
 const EXPERT_BASE = 1_000;
 const STRANGER_BASE = 900_000;
@@ -84,6 +84,8 @@ export interface DemoDayStats {
   exits: number;
   warnings: number;
   warningsFailed: number;
+  /** Why the last warning did not play, if one did not. */
+  lastWarningError?: string;
 }
 
 export class DemoDay {
@@ -162,7 +164,8 @@ export class DemoDay {
             () => this.stats.warnings++,
             (err: unknown) => {
               this.stats.warningsFailed++;
-              this.deps.log.info({ err: err instanceof Error ? err.message : String(err) }, 'demo warning not played');
+              this.stats.lastWarningError = err instanceof Error ? err.message : String(err);
+              this.deps.log.info({ err: this.stats.lastWarningError }, 'demo warning not played');
             },
           ),
         );
@@ -175,8 +178,8 @@ export class DemoDay {
     const want = this.deps.openSessions ?? 3;
     const open = [...this.planned.keys()].filter((id) => this.deps.sessions.get(id)?.status !== 'closed').length;
     for (let i = open; i < want; i++) {
-      // Staggered: the first ones of a fresh start begin 20 min apart, later ones LEAD_MIN after creation.
-      const lead = this.stats.sessionsCreated < want ? 20 + i * 25 : LEAD_MIN;
+      // Staggered: the first ones of a fresh start begin 20, 55, 90 min later; later ones LEAD_MIN after creation.
+      const lead = this.stats.sessionsCreated < want ? Math.min(LEAD_MIN, 20 + i * 35) : LEAD_MIN;
       await this.createSession(now, lead);
     }
   }
@@ -210,9 +213,9 @@ export class DemoDay {
     const span = Math.max(0, last - opens);
     people.forEach((person, i) => {
       const at = opens + Math.round((span * (i + 0.5)) / people.length / MINUTE) * MINUTE;
-      const n = seq * 8 + i;
+      const k = (seq * 3 + i) % 8;
       // About one in eight each: a face that does not match, and too early (before check-in opens).
-      const kind: ArrivalKind = n % 8 === 3 ? 'wrong-face' : n % 8 === 6 && opens > now + 10 * MINUTE ? 'early' : 'grant';
+      const kind: ArrivalKind = k === 3 ? 'wrong-face' : k === 6 && opens > now + 10 * MINUTE ? 'early' : 'grant';
       if (kind === 'early') this.arrivals.push({ at: opens - 10 * MINUTE, sessionId: session.id, person, kind });
       this.arrivals.push({ at, sessionId: session.id, person, kind: kind === 'early' ? 'grant' : kind });
     });
