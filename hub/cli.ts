@@ -22,6 +22,7 @@ const USAGE = `facility-hub — on-site control hub of a bid-evaluation area
 Usage:
   facility-hub start [--config FILE] [--data-dir DIR] [--http-port N] [--mqtt-port N]
                      [--simulators all|none|ID,ID...] [--no-simulators]
+                     [--sim-port-base N] [--no-demo]
   facility-hub simulate [--config FILE] [--mqtt-url URL] [--only ID,ID...] [--data-dir DIR]
   facility-hub config check FILE
   facility-hub device token DEVICE_ID [--config FILE] [--data-dir DIR]
