@@ -10,6 +10,10 @@ import { join } from 'node:path';
 import { tempDir, waitFor } from '../helpers/hub.js';
 import { cleanSpawn, runCli } from '../fixtures/cli.js';
 
+// Each child hub loads TypeScript through tsx and takes tens of seconds on a busy 2-core
+// machine: a generous budget for the file, never an assertion on time.
+t.setTimeout(400_000);
+
 const ADMIN_PW = 'startup-admin-password';
 const HOSTS = ['--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0'];
 const ENV = { FH_ADMIN_PASSWORD: ADMIN_PW };
