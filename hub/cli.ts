@@ -8,10 +8,13 @@ import { Store } from './store/store.js';
 import { DeviceTokens } from './broker/tokens.js';
 import { createHub } from './compose.js';
 import type { CheckInFeature } from './checkin/feature.js';
-import { seedDemo } from './demo/seed.js';
 import { readSimulatorTokens } from '../simulators/tokens.js';
 import { ensureSimulatorTokens } from './demo/tokens.js';
-import { startSimulators, stopSimulators, simulatedDevices } from '../simulators/run.js';
+import { startSimulators, stopSimulators, simulatedDevices, withBoundPorts, withSimulatorPorts, type RunningSimulator } from '../simulators/run.js';
+import { GateSimulator } from '../simulators/gate.js';
+import { lockDataDir, type DataDirLock } from './data-lock.js';
+import type { BroadcastFeature } from './broadcast/feature.js';
+import { DemoDay, demoWarner } from './demo/day.js';
 import { BackupError, backupDataDir, restoreBackup } from './backup.js';
 import { AUDIT_USAGE, auditCommand } from './audit/cli.js';
 import { GATE_USAGE, gateCommand } from './checkin/cli.js';
@@ -29,14 +32,16 @@ Options:
   --config FILE            facility config (default: the built-in demo facility)
   --data-dir DIR           event log, users, tokens (default: ./data)
   --http-port N            HTTP API and console port (default: 8080; 0 = any free port)
-  --http-host ADDR         address the HTTP server binds (default: 0.0.0.0, every interface;
-                           127.0.0.1 = this machine only)
+  --http-host ADDR         address the HTTP server binds (default: the config's http.host,
+                           127.0.0.1 unless it says otherwise; 0.0.0.0 = every interface)
   --mqtt-port N            MQTT broker port (default: 1883; 0 = any free port)
-  --mqtt-host ADDR         address the MQTT broker binds (default: 0.0.0.0)
+  --mqtt-host ADDR         address the MQTT broker binds (default: the config's mqtt.host)
   --simulators all|none|ID,ID...
                            which device simulators to run (default: all; an ID must be a
                            device of the config)
   --no-simulators          the same as --simulators none
+  --sim-port-base N        simulated Modbus/TCP devices on N, N+1, … (0 = free ports)
+  --no-demo                run the simulators without the living demo day
   -h, --help               this help
 
 Environment: FH_ADMIN_PASSWORD (first start of a data dir: the admin password, else one is
@@ -73,6 +78,7 @@ Usage:
   facility-hub start [--config FILE] [--data-dir DIR] [--http-port N] [--http-host ADDR]
                      [--mqtt-port N] [--mqtt-host ADDR]
                      [--simulators all|none|ID,ID...] [--no-simulators]
+                     [--sim-port-base N] [--no-demo]
   facility-hub simulate [--config FILE] [--mqtt-url URL] [--only ID,ID...] [--data-dir DIR]
   facility-hub simulate fire alarm|clear [--device ID] [--config FILE] [--mqtt-url URL] [--data-dir DIR]
   facility-hub config check FILE
@@ -128,6 +134,49 @@ function port(value: string | undefined, fallback: number, name: string): number
   return n;
 }
 
+/** A second signal, or a stop that does not finish in this time, ends the process anyway (10 s budget). */
+const STOP_DEADLINE_MS = 8_000;
+
+/**
+ * SIGTERM/SIGINT in any state: the first asks for a clean stop (aborting a start in
+ * progress), a second one or a stop that hangs past STOP_DEADLINE_MS exits at once.
+ * Returns a promise that resolves on the first signal and a function removing the handlers.
+ */
+function onStopSignals(log: { warn: (o: object, m: string) => void }, onFirst: (sig: string) => void): { signalled: Promise<string>; dispose: () => void } {
+  let first: string | null = null;
+  let resolveSignal!: (sig: string) => void;
+  const signalled = new Promise<string>((r) => (resolveSignal = r));
+  const handler = (sig: NodeJS.Signals): void => {
+    if (first) {
+      log.warn({ signal: sig }, 'second signal: exiting without finishing the stop');
+      process.exit(130);
+    }
+    first = sig;
+    // unref: a stop that finishes lets the process end before this fires.
+    setTimeout(() => {
+      log.warn({ signal: sig, deadlineMs: STOP_DEADLINE_MS }, 'the stop did not finish in time: exiting');
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+    onFirst(sig);
+    resolveSignal(sig);
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return {
+    signalled,
+    dispose: () => {
+      process.off('SIGTERM', handler);
+      process.off('SIGINT', handler);
+    },
+  };
+}
+
+function errorText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e?.code === 'EADDRINUSE') return `${e.address ?? ''}:${e.port ?? ''} is already in use (EADDRINUSE): another hub or program listens there; choose another port`;
+  return err instanceof Error ? err.message : String(err);
+}
+
 async function start(args: string[], io: Out): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -140,94 +189,123 @@ async function start(args: string[], io: Out): Promise<number> {
       'mqtt-host': { type: 'string' },
       simulators: { type: 'string', default: 'all' },
       'no-simulators': { type: 'boolean', default: false },
+      'sim-port-base': { type: 'string' },
+      'no-demo': { type: 'boolean', default: false },
     },
     allowPositionals: false,
   });
-  const facility = loadOrReport(values.config, io);
-  if (!facility) return 2;
-  const httpPort = port(values['http-port'], facility.http.port ?? 8080, 'http-port');
-  const mqttPort = port(values['mqtt-port'], facility.mqtt.port ?? 1883, 'mqtt-port');
+  const loaded = loadOrReport(values.config, io);
+  if (!loaded) return 2;
+  const httpPort = port(values['http-port'], loaded.http.port ?? 8080, 'http-port');
+  const mqttPort = port(values['mqtt-port'], loaded.mqtt.port ?? 1883, 'mqtt-port');
+  const simBasePort = values['sim-port-base'] === undefined ? null : port(values['sim-port-base'], 0, 'sim-port-base');
   const simulators = values['no-simulators'] ? 'none' : values.simulators;
   if (simulators !== 'all' && simulators !== 'none') {
-    const ids = new Set(facility.devices.map((d) => d.id));
+    const ids = new Set(loaded.devices.map((d) => d.id));
     const unknown = simulators.split(',').map((x) => x.trim()).filter((x) => x && !ids.has(x));
     if (unknown.length) {
       io.err(`--simulators: found ${unknown.map((x) => `"${x}"`).join(', ')}, expected all, none or ids of devices in ${values.config} (${[...ids].join(', ')})`);
       return 2;
     }
   }
-  const log = createLogger();
-  const abort = new AbortController();
-  let stopping: Promise<void> | null = null;
-  const hub = createHub({
-    facility,
-    dataDir: resolve(values['data-dir']),
-    httpPort,
-    mqttPort,
-    ...(values['http-host'] ? { httpHost: values['http-host'] } : {}),
-    ...(values['mqtt-host'] ? { mqttHost: values['mqtt-host'] } : {}),
-    configDir: dirname(resolve(values.config)),
-    log,
-    clock: systemClock,
-    ...(process.env.FH_ADMIN_PASSWORD ? { adminPassword: process.env.FH_ADMIN_PASSWORD } : {}),
-    onGeneratedAdminPassword: (pw) => io.err(adminPasswordNotice(pw)),
-    signal: abort.signal,
-  });
-  const checkin = hub.features.find((f): f is CheckInFeature => f.name === 'checkin');
-  let sims: Awaited<ReturnType<typeof startSimulators>> = [];
-  let mqttSims: typeof sims = [];
-  // A normal stop is quiet: the MQTT simulators (clients of the hub) go first, then the hub,
-  // then the Modbus and serial simulators it polls; the other way round the hub would log
-  // every line it polls as lost, at error, on each Ctrl-C.
-  const stopAll = async (reason: string): Promise<void> => {
-    await stopSimulators(mqttSims);
-    await hub.stop(reason);
-    await stopSimulators(sims);
-  };
-  const done = new Promise<void>((resolveDone) => {
-    const onSignal = (sig: string): void => {
-      if (stopping) return;
-      abort.abort();
-      stopping = stopAll(sig).finally(resolveDone);
-    };
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-    process.once('SIGINT', () => onSignal('SIGINT'));
-  });
   const only = simulators === 'all' || simulators === 'none' ? undefined : simulators.split(',').map((s) => s.trim()).filter(Boolean);
-  const simBase = { facility, ...(only ? { only } : {}), clock: systemClock, log: log.child({ module: 'simulators' }) };
-  // Modbus and serial simulators are servers the hub connects to: up before the hub, so
-  // its first poll finds them (as real devices would already be there).
-  if (simulators !== 'none') sims = await startSimulators({ ...simBase, mqttUrl: '', tokens: {}, which: 'other' });
+  const dataDir = resolve(values['data-dir']);
+  const log = createLogger();
+  let lock: DataDirLock;
   try {
-    await hub.start();
+    lock = lockDataDir(dataDir);
+  } catch (err) {
+    io.err(`facility-hub: ${errorText(err)}`);
+    return 1;
+  }
+  if (lock.tookOverFrom !== null) log.warn({ pid: lock.tookOverFrom, file: lock.file }, 'took over a stale data dir lock (its hub is gone)');
+  const abort = new AbortController();
+  // A normal stop is quiet: the demo and the MQTT simulators (clients of the hub) go first,
+  // then the hub, then the Modbus and serial simulators it polls; the other way round the
+  // hub would log every line it polls as lost, at error, on each Ctrl-C.
+  let serverSims: RunningSimulator[] = [];
+  let mqttSims: RunningSimulator[] = [];
+  let hub: ReturnType<typeof createHub> | null = null;
+  let demoDay: DemoDay | null = null;
+  let stopping: Promise<void> | null = null;
+  const stopAll = (reason: string): Promise<void> =>
+    (stopping ??= (async () => {
+      await demoDay?.stop();
+      await stopSimulators(mqttSims);
+      await hub?.stop(reason);
+      await stopSimulators(serverSims);
+      lock.release();
+    })());
+  const signals = onStopSignals(log, () => abort.abort());
+  try {
+    let facility = simBasePort === null ? loaded : withSimulatorPorts(loaded, simBasePort, only);
+    const simBase = { ...(only ? { only } : {}), clock: systemClock, log: log.child({ module: 'simulators' }), failFast: true };
+    // Modbus and serial simulators are servers the hub connects to: up before the hub, so
+    // its first poll finds them (as real devices would already be there), and a simulator
+    // that cannot bind its port stops the start (the hub must never drive another hub's).
+    if (simulators !== 'none') {
+      serverSims = await startSimulators({ ...simBase, facility, mqttUrl: '', tokens: {}, which: 'other' });
+      facility = withBoundPorts(facility, serverSims);
+    }
+    if (abort.signal.aborted) throw new Error('stopped by a signal during start-up');
+    const created = createHub({
+      facility,
+      dataDir,
+      httpPort,
+      mqttPort,
+      ...(values['http-host'] ? { httpHost: values['http-host'] } : {}),
+      ...(values['mqtt-host'] ? { mqttHost: values['mqtt-host'] } : {}),
+      configDir: dirname(resolve(values.config)),
+      log,
+      clock: systemClock,
+      ...(process.env.FH_ADMIN_PASSWORD ? { adminPassword: process.env.FH_ADMIN_PASSWORD } : {}),
+      onGeneratedAdminPassword: (pw) => io.err(adminPasswordNotice(pw)),
+      signal: abort.signal,
+    });
+    hub = created;
+    await created.start();
+    if (simulators !== 'none' && !abort.signal.aborted) {
+      const devices = simulatedDevices(facility, only);
+      const tokens = await ensureSimulatorTokens(created.dataDir, devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id), created.tokens);
+      mqttSims = await startSimulators({ ...simBase, facility, mqttUrl: `mqtt://127.0.0.1:${created.mqttPort}`, tokens, which: 'mqtt' });
+      log.info({ count: serverSims.length + mqttSims.length }, 'simulators running');
+      // The living demo wherever gates are simulated (the built-in facility or a copy of it).
+      const gates = mqttSims.map((s) => s.handle).filter((h): h is GateSimulator => h instanceof GateSimulator);
+      const checkin = created.features.find((f): f is CheckInFeature => f.name === 'checkin');
+      const broadcast = created.features.find((f): f is BroadcastFeature => f.name === 'broadcast');
+      if (!values['no-demo'] && gates.length > 0 && checkin) {
+        demoDay = new DemoDay({
+          facility,
+          sessions: created.sessions,
+          checkin: checkin.checkin(),
+          clock: systemClock,
+          log: log.child({ module: 'demo' }),
+          gates,
+          ...(broadcast ? { warn: demoWarner(broadcast, facility) } : {}),
+        });
+        await demoDay.start();
+      }
+    }
+    if (abort.signal.aborted) throw new Error('stopped by a signal during start-up');
   } catch (err) {
     if (abort.signal.aborted) {
-      await done;
+      await stopAll('signal during start-up');
+      signals.dispose();
       return 0;
     }
     log.fatal({ err }, 'hub failed to start');
-    await hub.stop('start failed');
-    await stopSimulators(sims);
+    io.err(`facility-hub: start failed: ${errorText(err)}`);
+    await stopAll('start failed');
+    signals.dispose();
     return 1;
   }
-  if (simulators !== 'none' && !abort.signal.aborted) {
-    const devices = simulatedDevices(facility, only);
-    const tokens = await ensureSimulatorTokens(hub.dataDir, devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id), hub.tokens);
-    const demo = resolve(values.config) === DEMO_FACILITY;
-    if (demo && checkin) {
-      const seeded = await seedDemo(hub, checkin.checkin());
-      if (seeded) log.info({ sessions: seeded }, 'demo sessions and rosters seeded');
-    }
-    mqttSims = await startSimulators({ ...simBase, mqttUrl: `mqtt://127.0.0.1:${hub.mqttPort}`, tokens, ...(demo ? { arrivalsMs: 6000 } : {}), which: 'mqtt' });
-    log.info({ count: sims.length + mqttSims.length }, 'simulators running');
-  }
-  const tlsPart = hub.mqttTlsPort ? `  mqtts://${facility.mqtt.tls?.host ?? '0.0.0.0'}:${hub.mqttTlsPort}` : '';
-  io.out(`facility-hub ready: ${facility.http.tls ? 'https' : 'http'}://127.0.0.1:${hub.httpPort}  mqtt://127.0.0.1:${hub.mqttPort}${tlsPart}  (Ctrl-C stops)`);
+  const running = hub;
+  const tlsPart = running.mqttTlsPort ? `  mqtts://${loaded.mqtt.tls?.host ?? '0.0.0.0'}:${running.mqttTlsPort}` : '';
+  io.out(`facility-hub ready: ${loaded.http.tls ? 'https' : 'http'}://127.0.0.1:${running.httpPort}  mqtt://127.0.0.1:${running.mqttPort}${tlsPart}  (Ctrl-C stops)`);
   // The hub may also stop itself (the power playbook's last stage): then the process ends too.
-  await Promise.race([done, hub.whenStopped]);
-  // A signal started the stop: `done` resolves once it finished.
-  if (abort.signal.aborted) await done;
-  else await stopAll('exit');
+  const why = await Promise.race([signals.signalled, running.whenStopped.then(() => 'hub stopped itself')]);
+  await stopAll(why);
+  signals.dispose();
   return 0;
 }
 

@@ -1,3 +1,4 @@
+import { holderAlive, LOCK_FILE } from './data-lock.js';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -41,21 +42,11 @@ export function touchPrivate(file: string): void {
   closeSync(openSync(file, 'a', DATA_FILE_MODE));
 }
 
-/** The file a running hub keeps in its data dir (hub.ts writes it at start and removes it at stop), with its pid. */
-export const PID_FILE = 'hub.pid';
-
-/** The pid of a hub running on this data dir, or null. */
+/** The pid of a hub running on this data dir (the holder of its lock, data-lock.ts), or null. */
 export function runningHub(dataDir: string): number | null {
-  const file = join(dataDir, PID_FILE);
+  const file = join(dataDir, LOCK_FILE);
   if (!existsSync(file)) return null;
   const pid = Number(readFileSync(file, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0) return null;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else, so it runs.
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
-  }
+  return Number.isInteger(pid) && pid > 0 && holderAlive(pid) ? pid : null;
 }
 

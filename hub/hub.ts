@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { PID_FILE } from './files.js';
+import { lockDataDir } from './data-lock.js';
 import { Bus } from '../kernel/bus.js';
 import { systemClock, type Clock } from '../kernel/clock.js';
 import type { HubEvents } from './events.js';
@@ -244,10 +242,11 @@ export class Hub {
     const tls = this.tls;
     step('store');
     this.stops.push({ name: 'store', fn: () => this.store.close() });
-    // Tells `facility-hub user …` that a hub runs on this data dir (see cli-users.ts).
-    const pidFile = join(this.dataDir, PID_FILE);
-    writeFileSync(pidFile, String(process.pid), { mode: 0o600 });
-    this.stops.push({ name: 'pid file', fn: () => rmSync(pidFile, { force: true }) });
+    // One hub per data dir (data-lock.ts); also what tells `facility-hub user …` that a hub
+    // runs here. The CLI takes the same lock earlier, before its simulators bind: taking it
+    // again from the same process keeps it.
+    const lock = lockDataDir(this.dataDir);
+    this.stops.push({ name: 'data dir lock', fn: () => lock.release() });
     this.ensureAdmin();
     await this.commands.abandonPending();
     await this.events.append({ type: 'hub.started', actor: 'hub', data: { site: this.facility.site.id, devices: this.facility.devices.length } });
@@ -266,9 +265,10 @@ export class Hub {
 
     step('broker');
     const mqttHost = this.opts.mqttHost ?? this.facility.mqtt.host;
-    this.mqttPort = await this.broker.listen(this.opts.mqttPort, mqttHost);
     let tlsServer: TlsServer | null = null;
-    // The TLS listener closes after the broker has closed its clients (else it waits on them).
+    // Registered before listening: a port that cannot be bound leaves aedes' timers running,
+    // and a process whose failed start does not close them never exits. The TLS listener
+    // closes after the broker has closed its clients (else it waits on them).
     this.stops.push({
       name: 'broker',
       fn: async () => {
@@ -276,6 +276,7 @@ export class Hub {
         if (tlsServer) await new Promise<void>((done) => tlsServer!.close(() => done()));
       },
     });
+    this.mqttPort = await this.broker.listen(this.opts.mqttPort, mqttHost);
     this.log.info({ host: mqttHost, port: this.mqttPort }, 'MQTT broker listening');
     if (tls.mqtt) {
       const listening = await listenMqttTls(tls.mqtt, this.opts.mqttTlsPort ?? tls.mqtt.port, (socket) => this.broker.handle(socket), this.log.child({ module: 'broker' }));
@@ -328,9 +329,8 @@ export class Hub {
       ...(this.opts.loginThrottle ? { loginThrottle: this.opts.loginThrottle } : {}),
     });
     const app = this.app;
-    const httpHost = this.opts.httpHost ?? this.facility.http.host;
-    await app.listen({ port: this.opts.httpPort, host: httpHost });
     this.stops.push({ name: 'http', fn: () => app.close() });
+    await app.listen({ port: this.opts.httpPort, host: this.opts.httpHost ?? this.facility.http.host });
     const addr = app.server.address();
     this.httpPort = typeof addr === 'object' && addr ? addr.port : this.opts.httpPort;
     this.ready = true;

@@ -12,6 +12,8 @@ export interface RunningSimulator {
   stop(): Promise<void>;
   /** The simulator object itself, for tests and the console's demo controls. */
   handle?: unknown;
+  /** Where a server simulator listens (the port it bound, also when asked for port 0). */
+  endpoint?: { host: string; port: number };
 }
 
 export interface SimulatorEnv {
@@ -30,8 +32,9 @@ function modbusEndpoint(config: DeviceConfig): { host: string; port: number; uni
 }
 
 async function startUpsSim(config: DeviceConfig, env: SimulatorEnv): Promise<RunningSimulator> {
-  const sim = await startUpsSimulator({ ...modbusEndpoint(config), clock: env.clock, log: env.log });
-  return { deviceId: config.id, stop: () => sim.stop(), handle: sim };
+  const at = modbusEndpoint(config);
+  const sim = await startUpsSimulator({ ...at, clock: env.clock, log: env.log });
+  return { deviceId: config.id, stop: () => sim.stop(), handle: sim, endpoint: { host: at.host, port: sim.port } };
 }
 
 async function startRelaySim(config: DeviceConfig, env: SimulatorEnv): Promise<RunningSimulator> {
@@ -39,8 +42,9 @@ async function startRelaySim(config: DeviceConfig, env: SimulatorEnv): Promise<R
   const coils = o.coils ?? 8;
   // The building's loads are powered when the demo starts; jammers start off.
   const initial = Array.from({ length: coils }, (_, i) => (o.outputs ?? []).some((x) => x.coil === i && (x.role === 'sheddable' || x.role === 'critical')));
-  const sim = await startRelaySimulator({ ...modbusEndpoint(config), coils, initial, log: env.log });
-  return { deviceId: config.id, stop: () => sim.stop(), handle: sim };
+  const at = modbusEndpoint(config);
+  const sim = await startRelaySimulator({ ...at, coils, initial, log: env.log });
+  return { deviceId: config.id, stop: () => sim.stop(), handle: sim, endpoint: { host: at.host, port: sim.port } };
 }
 // --- end power ---
 
@@ -52,7 +56,7 @@ async function startPaSim(config: DeviceConfig, env: SimulatorEnv): Promise<Runn
     // The contract's TCP port, plus a pseudo-terminal where socat exists (for trying the serial path by hand).
     const sim = await startPaSimulator({ host: t.host, port: t.port, zones, pty: findSocat() !== null, clock: env.clock, log: env.log });
     if (sim.ptyPath) env.log.info({ ptyPath: sim.ptyPath }, 'PA simulator also serves a pseudo-terminal');
-    return { deviceId: config.id, stop: () => sim.stop(), handle: sim };
+    return { deviceId: config.id, stop: () => sim.stop(), handle: sim, endpoint: { host: t.host, port: sim.port } };
   }
   if (t.type !== 'serial') throw new Error(`the broadcast simulator serves tcp or serial, not ${t.type}`);
   // socat makes the pty in a temporary directory; the configured path becomes a link to it.

@@ -24,6 +24,65 @@ export interface SimulatorsOptions {
    * servers the hub connects to and can start before it. Default: all.
    */
   which?: 'mqtt' | 'other' | 'all';
+  /**
+   * Stop at the first simulator that fails (stopping those already started) and throw
+   * SimulatorStartError. `start` uses it: a simulator that cannot bind its port must not
+   * leave the hub connecting to whatever else listens there (another hub's simulator).
+   */
+  failFast?: boolean;
+}
+
+/** A simulator could not start; names the device, where it should listen and why. */
+export class SimulatorStartError extends Error {
+  constructor(
+    readonly deviceId: string,
+    readonly where: string | null,
+    override readonly cause: unknown,
+  ) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const inUse = (cause as NodeJS.ErrnoException | null)?.code === 'EADDRINUSE' || /EADDRINUSE/.test(why);
+    super(
+      `the simulator of ${deviceId} cannot start${where ? ` on ${where}` : ''}: ${why}` +
+        (inUse ? ' (the port is taken, perhaps by another hub\'s simulators: give this facility other ports, or use --sim-port-base N, or --sim-port-base 0 for free ports)' : ''),
+    );
+    this.name = 'SimulatorStartError';
+  }
+}
+
+/** The device's own listening endpoint when a simulator serves it (Modbus TCP, TCP). */
+function serverEndpoint(config: DeviceConfig): { host: string; port: number } | null {
+  const t = config.transport;
+  return t.type === 'modbus-tcp' || t.type === 'tcp' ? { host: t.host, port: t.port } : null;
+}
+
+/**
+ * The facility with the simulated server devices (Modbus TCP, TCP) moved to other ports:
+ * base N gives them N, N+1, ... in config order; base 0 gives each a free port, chosen when
+ * its simulator binds (read the result back with `withBoundPorts`). Two hubs on one machine
+ * thus each talk to their own simulators. A copy: the given facility is not changed.
+ */
+export function withSimulatorPorts(facility: Facility, base: number, only?: string[]): Facility {
+  const copy = structuredClone(facility);
+  const chosen = new Set(simulatedDevices(copy, only).map((d) => d.id));
+  let next = base;
+  for (const d of copy.devices) {
+    const t = d.transport;
+    if (!chosen.has(d.id) || (t.type !== 'modbus-tcp' && t.type !== 'tcp')) continue;
+    if (base > 0 && next > 65535) throw new Error(`--sim-port-base ${base}: device ${d.id} would get port ${next}, beyond 65535`);
+    t.port = base === 0 ? 0 : next++;
+  }
+  return copy;
+}
+
+/** The facility with each server device's port set to where its running simulator listens. */
+export function withBoundPorts(facility: Facility, running: RunningSimulator[]): Facility {
+  const copy = structuredClone(facility);
+  for (const sim of running) {
+    const d = copy.devices.find((x) => x.id === sim.deviceId);
+    const t = d?.transport;
+    if (sim.endpoint && t && (t.type === 'modbus-tcp' || t.type === 'tcp')) t.port = sim.endpoint.port;
+  }
+  return copy;
 }
 
 type MqttBase = Omit<SimulatedDeviceOptions, 'deviceId' | 'initialState' | 'commands' | 'extraSubscriptions'>;
@@ -68,6 +127,11 @@ export async function startSimulators(opts: SimulatorsOptions): Promise<RunningS
       }
       log.debug('simulator started');
     } catch (err) {
+      if (opts.failFast) {
+        await stopSimulators(running);
+        const at = serverEndpoint(config);
+        throw new SimulatorStartError(config.id, at ? `${at.host}:${at.port}` : null, err);
+      }
       log.error({ err }, 'simulator failed to start');
     }
   }

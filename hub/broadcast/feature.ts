@@ -6,7 +6,7 @@
 import type { Feature, HubServices } from '../services.js';
 import { BroadcastDevice } from '../../devices/broadcast.js';
 import { BroadcastService } from './service.js';
-import { AnnouncementScheduler } from './announcements.js';
+import { AnnouncementScheduler, StorePlayedLog, type AnnounceResult } from './announcements.js';
 import { broadcastRoutes } from './routes.js';
 import { broadcastConfigProblems, resolveSettings } from './settings.js';
 
@@ -21,7 +21,7 @@ export interface BroadcastWiring {
   seatHolder?: (room: string, seat: number) => string | null;
 }
 
-export type BroadcastDeps = Pick<HubServices, 'facility' | 'clock' | 'log' | 'bus' | 'events' | 'sessions' | 'devices'>;
+export type BroadcastDeps = Pick<HubServices, 'facility' | 'clock' | 'log' | 'bus' | 'events' | 'sessions' | 'devices' | 'store'>;
 
 export function createBroadcastFeature(deps: BroadcastDeps, wiring: BroadcastWiring = {}): BroadcastFeature {
   const problems = broadcastConfigProblems(deps.facility);
@@ -51,7 +51,15 @@ export function createBroadcastFeature(deps: BroadcastDeps, wiring: BroadcastWir
       });
       service.start();
       const svc = service;
-      scheduler = new AnnouncementScheduler({ settings, clock: deps.clock, bus: deps.bus, log, sessions: deps.sessions, announce: (spec, sessions) => svc.announce(spec, sessions) });
+      const announce = async (...args: Parameters<BroadcastService['announce']>): Promise<AnnounceResult | null> => {
+        const entry = await svc.announce(...args);
+        if (!entry) return null;
+        const outcomes = entry.deliveries.map((d) => d.outcome);
+        // Unreachable: every controller was down or silent (worth retrying when one is back); busy rooms are not.
+        const unreachable = outcomes.length > 0 && outcomes.every((o) => o === 'unavailable' || o === 'timeout');
+        return { confirmed: entry.confirmed, unreachable, outcome: [...new Set(outcomes)].join(',') || 'no-zone' };
+      };
+      scheduler = new AnnouncementScheduler({ settings, clock: deps.clock, bus: deps.bus, log, sessions: deps.sessions, announce, played: new StorePlayedLog(deps.store), events: deps.events });
       scheduler.start();
       log.info({ devices: devices().map((d) => d.id), messages: settings.messages.size, announcements: settings.announcements.length }, 'broadcast ready');
     },

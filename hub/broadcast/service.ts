@@ -128,6 +128,19 @@ export interface BroadcastServiceDeps {
   seatHolder?: (room: string, seat: number) => string | null;
 }
 
+/** An announcement text that names the project it is about. */
+const PROJECT_PLACEHOLDER = /\{(project|code)\}/;
+
+/**
+ * The text with the project left out: every `{project}` / `{code}`, with the brackets or
+ * quotes around it (【{project}】, “{code}”, ({project})), and the separator after it.
+ */
+export function namesNoProject(text: string): string {
+  return text
+    .replace(/[【[（(“"《]?\{(?:project|code)\}[】\]）)”"》]?[：:，,、\s]*/g, '')
+    .trim();
+}
+
 function newId(prefix: string): string {
   return `${prefix}-${randomBytes(5).toString('hex')}`;
 }
@@ -291,8 +304,58 @@ export class BroadcastService {
   // ------------------------------------------------------------------------------------------
   // Scheduled announcements and emergencies
 
-  /** Plays an announcement to the rooms of these sessions (coalesced: one request for shared rooms). */
-  async announce(spec: AnnouncementSpec, sessionList: { id: string; rooms: string[] }[]): Promise<PlayedEntry | null> {
+  /**
+   * Plays an announcement to these sessions. A text that names no project goes to the room
+   * zones of their rooms, coalesced (one request; a shared room hears it once). A text that
+   * names the project (`{project}` or `{code}`) would tell other projects' experts, seated in
+   * the same rooms by dispersed seating, which project is evaluated beside them: it goes, per
+   * session, only to the seat speakers of seats its own experts hold; the rooms hear the
+   * text with the project left out (namesNoProject), or nothing when nothing is left.
+   */
+  async announce(spec: AnnouncementSpec, sessionList: { id: string; rooms: string[]; name?: string; code?: string }[]): Promise<PlayedEntry | null> {
+    if (!PROJECT_PLACEHOLDER.test(spec.text)) return this.announceToRooms(spec, sessionList);
+    const neutral = namesNoProject(spec.text);
+    const seatEntries: PlayedEntry[] = [];
+    for (const s of sessionList) {
+      const text = spec.text.replaceAll('{project}', s.name ?? '').replaceAll('{code}', s.code ?? '');
+      const deliveries = this.seatDeliveries(s.id, s.rooms);
+      if (deliveries.length === 0) continue;
+      const content: Content = { kind: 'text', text, repeat: spec.repeat };
+      const rooms = [...new Set(deliveries.flatMap((d) => d.rooms))];
+      const entry = this.newEntry('announcement', 'scheduled', 'automation:announcements', null, null, `announcement ${spec.id} (seats of ${s.id})`, [s.id], rooms, null, content);
+      this.counters.announcements++;
+      entry.deliveries = await Promise.all(deliveries.map((d) => this.deliverOne(entry, d, null, PA_PRIORITY.scheduled, content, this.deps.settings.announcementWaitMs)));
+      entry.confirmed = entry.deliveries.some((d) => d.confirmed);
+      if (!entry.confirmed) this.counters.skipped++;
+      await this.record(entry, 'broadcast.announcement', { announcement: spec.id, skipped: !entry.confirmed, to: 'seats' });
+      seatEntries.push(entry);
+    }
+    const roomEntry = neutral === '' ? null : await this.announceToRooms({ ...spec, messageId: null, text: neutral }, sessionList);
+    const all = [...seatEntries, ...(roomEntry ? [roomEntry] : [])];
+    const first = all[0];
+    if (!first) return null;
+    // One answer for the scheduler: confirmed when any part played, with every delivery.
+    return { ...first, confirmed: all.some((e) => e.confirmed), deliveries: all.flatMap((e) => e.deliveries) };
+  }
+
+  /** The seat-speaker zones of seats this session's experts hold now, in its rooms. */
+  private seatDeliveries(sessionId: string, rooms: string[]): Delivery[] {
+    const out: Delivery[] = [];
+    for (const device of this.deps.devices) {
+      const zones: number[] = [];
+      const reached: string[] = [];
+      for (const z of device.zoneViews()) {
+        if (z.room === null || z.seat === null || !rooms.includes(z.room)) continue;
+        if (this.deps.seatHolder?.(z.room, z.seat) !== sessionId) continue;
+        zones.push(z.zone);
+        reached.push(z.room);
+      }
+      if (zones.length > 0) out.push({ device, zones, rooms: [...new Set(reached)] });
+    }
+    return out;
+  }
+
+  private async announceToRooms(spec: AnnouncementSpec, sessionList: { id: string; rooms: string[] }[]): Promise<PlayedEntry | null> {
     const rooms = [...new Set(sessionList.flatMap((s) => s.rooms))];
     if (rooms.length === 0) return null;
     const deliveries = this.deliveriesForRooms(rooms);

@@ -175,4 +175,21 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'announcements played',
+    // What the announcement scheduler decided (played, skipped, missed), per session, so a
+    // restart does not say "evaluation starts" again (hub/broadcast/announcements.ts).
+    sql: `
+      CREATE TABLE announcements_played (
+        announcement TEXT NOT NULL,
+        due_at INTEGER NOT NULL,
+        session_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        PRIMARY KEY (announcement, due_at, session_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX announcements_played_due ON announcements_played (due_at);
+    `,
+  },
 ];
