@@ -2,6 +2,8 @@ import { Hub, type HubOptions } from './hub.js';
 import { createPowerFeature } from './power/feature.js';
 import { createCheckInFeature } from './checkin/feature.js';
 import { createBroadcastFeature } from './broadcast/feature.js';
+import { createHealthFeature } from './health/feature.js';
+import { createConsoleFeature } from './console/feature.js';
 
 /**
  * Builds a hub with every feature of the product wired in. Tests that need only the
@@ -22,6 +24,20 @@ export function createHub(opts: HubOptions): Hub {
   // --- call/broadcast: PA controller, supervisor warnings, announcements ---
   // Seat warnings are logged against the session of the expert at that seat.
   hub.addFeature(createBroadcastFeature(services, { seatHolder: (room, seat) => checkin.checkin().holderOf(room, seat) }));
+
+  // --- IT health index, sampled every minute (hub/health) ---
+  hub.addFeature(createHealthFeature(services));
+
+  // --- console: facility names, the live feed (SSE), the public display ---
+  hub.addFeature(
+    createConsoleFeature(services, {
+      insideByRoom: (sessionId) => {
+        const out = new Map<string, number>();
+        for (const c of checkin.checkin().checkins(sessionId)) if (c.status === 'inside' && c.room) out.set(c.room, (out.get(c.room) ?? 0) + 1);
+        return out;
+      },
+    }),
+  );
 
   return hub;
 }

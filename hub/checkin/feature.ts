@@ -11,7 +11,7 @@ import { sessionRoutes } from '../api/sessions.js';
  */
 export type CheckInFeature = Feature & { checkin: () => CheckIn };
 
-export type CheckInDeps = Pick<HubServices, 'facility' | 'dataDir' | 'store' | 'events' | 'sessions' | 'bus' | 'clock' | 'log' | 'ingest' | 'devices' | 'publish'>;
+export type CheckInDeps = Pick<HubServices, 'facility' | 'dataDir' | 'store' | 'events' | 'sessions' | 'bus' | 'clock' | 'log' | 'ingest' | 'devices' | 'publish' | 'metrics'>;
 
 export function createCheckInFeature(deps: CheckInDeps): CheckInFeature {
   let service: CheckIn | null = null;
@@ -33,7 +33,15 @@ export function createCheckInFeature(deps: CheckInDeps): CheckInFeature {
   };
   const checkin = get();
 
-  deps.ingest.register('gate', 'verify', (m) => checkin.onVerify(m.deviceId, m.payload));
+  deps.ingest.register('gate', 'verify', async (m) => {
+    // Wall time, not the injected clock: this measures the hub, it decides nothing.
+    const started = performance.now();
+    try {
+      return await checkin.onVerify(m.deviceId, m.payload);
+    } finally {
+      deps.metrics.decisionLatency.observe((performance.now() - started) / 1000);
+    }
+  });
   deps.ingest.register('gate', 'event', async (m) => {
     const parsed = parseEvent(m.payload, deps.clock.now());
     if ('error' in parsed) return { accepted: false, reason: parsed.error };

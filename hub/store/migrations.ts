@@ -135,4 +135,19 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'IT health index samples',
+    // One row per subsystem (and 'overall') per minute; kept 90 days (hub/health).
+    sql: `
+      CREATE TABLE health_index_samples (
+        ts INTEGER NOT NULL,
+        subsystem TEXT NOT NULL,
+        score INTEGER,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (subsystem, ts)
+      ) WITHOUT ROWID;
+      CREATE INDEX health_index_samples_ts ON health_index_samples (ts);
+    `,
+  },
 ];
