@@ -58,7 +58,7 @@ const clamp = (n: number): number => Math.max(0, Math.min(100, Math.round(n)));
 /**
  * score = 100 × availability × (0.5 + 0.5 × freshness) × (1 − error rate / 2) − alarm points,
  * capped by the subsystem's own bound, 0..100. Availability is the share of its devices that
- * are available; freshness the mean of their readings' freshness.
+ * are available; freshness the mean freshness of the available ones' last readings.
  */
 export function scoreSubsystem(subsystem: Subsystem, input: SubsystemInput, now: number): SubsystemScore {
   const errorRate = input.requests > 0 ? Math.min(1, input.failures / input.requests) : 0;
@@ -71,8 +71,10 @@ export function scoreSubsystem(subsystem: Subsystem, input: SubsystemInput, now:
   } else if (input.devices.length === 0) {
     return { subsystem, score: null, availability: null, freshness: null, errorRate, alarms: input.alarms.length };
   } else {
-    availability = input.devices.filter((d) => d.available).length / input.devices.length;
-    fresh = input.devices.reduce((s, d) => s + (d.available ? freshness(d.lastSeen, now) : 0), 0) / input.devices.length;
+    const up = input.devices.filter((d) => d.available);
+    availability = up.length / input.devices.length;
+    // Over the devices that are up: one that is down already counts in availability.
+    fresh = up.length ? up.reduce((s, d) => s + freshness(d.lastSeen, now), 0) / up.length : 0;
   }
   const raw = 100 * availability * (0.5 + 0.5 * fresh) * (1 - errorRate / 2) - alarmPoints;
   return { subsystem, score: Math.min(clamp(raw), input.cap ?? 100), availability, freshness: fresh, errorRate, alarms: input.alarms.length };
