@@ -182,7 +182,7 @@ void t.test('the console in Chinese: sessions, roster import, live floor plan, a
   const pw = watch(pub);
   await pub.goto(`${rig.base}/public`);
   await pub.locator(`.pub-room[data-room=${granted.room}] .count`, { hasText: '在场专家 1 人' }).waitFor();
-  t.match(await pub.textContent(`.pub-room[data-room=${granted.room}]`), /评标中.*ZB-2026-118 道路工程评标/s);
+  t.match(await pub.textContent(`.pub-room[data-room=${granted.room}]`), /使用中.*ZB-2026-118 道路工程评标 · 签到中/s);
   const dom = await pub.content();
   for (const p of people) {
     t.notOk(dom.includes(p.name), 'no name on the public display');

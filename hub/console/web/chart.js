@@ -15,6 +15,10 @@ export function lineChart(el, seriesByLabel) {
     const by = new Map(seriesByLabel[l].map(([iso, v]) => [Date.parse(iso) / 1000, v]));
     return xs.map((x) => (by.has(x) ? by.get(x) : null));
   })];
+  // The site's offset, from the API's own times: tick labels in the site's wall-clock time.
+  const m = /([+-])(\d\d):(\d\d)$/.exec(times.values().next().value || '');
+  const offsetS = m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 3600 + Number(m[3]) * 60) : 0;
+  const siteIso = (s) => times.get(s) || new Date((s + offsetS) * 1000).toISOString();
   const key = JSON.stringify(data) + labels.join('|') + el.clientWidth;
   const prev = charts.get(el);
   if (prev && prev.key === key) return;
@@ -29,8 +33,8 @@ export function lineChart(el, seriesByLabel) {
     width: Math.max(300, el.clientWidth || 800),
     height: 260,
     scales: { x: { time: true } },
-    axes: [{ values: (_u, ticks) => ticks.map((s) => (times.get(s) || new Date(s * 1000).toISOString()).slice(11, 16)) }, {}],
-    series: [{ value: (_u, s) => (s === null ? '' : (times.get(s) || '').slice(0, 16).replace('T', ' ')) }, ...labels.map((l, i) => ({ label: l, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true }))],
+    axes: [{ values: (_u, ticks) => ticks.map((s) => siteIso(s).slice(11, 16)) }, {}],
+    series: [{ value: (_u, s) => (s === null ? '' : siteIso(s).slice(0, 16).replace('T', ' ')) }, ...labels.map((l, i) => ({ label: l, stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true }))],
   };
   charts.set(el, { key, chart: new uPlot(opts, data, el) });
 }

@@ -76,7 +76,7 @@ const zh = {
   'jam.zone': '屏蔽区', 'jam.state': '状态', 'jam.on': '开启', 'jam.off': '关闭', 'jam.unknown': '未知', 'jam.override': '手动覆盖', 'jam.reason': '原因（必填）', 'jam.expiry': '到期（分钟）',
   'robot.tasks': '送餐任务', 'door.title': '门禁', 'users.title': '用户管理', 'users.name': '用户名', 'users.display': '姓名', 'users.role': '角色',
   // public
-  'pub.title': '评标区实时公示', 'pub.rooms': '评标室', 'pub.inSession': '评标中', 'pub.idle': '空闲', 'pub.inside': '在场专家 {n} 人',
+  'pub.title': '评标区实时公示', 'pub.rooms': '评标室', 'pub.inSession': '使用中', 'pub.idle': '空闲', 'pub.inside': '在场专家 {n} 人',
   'pub.jammer': '信号屏蔽', 'pub.sessions': '进行中场次 {n}', 'pub.total': '在场专家共 {n} 人', 'pub.updated': '更新于 {time}',
   'err.network': '网络错误：{message}',
 };
@@ -131,7 +131,7 @@ const en = {
   'sub.broker': 'Broker', 'sub.store': 'Store', 'sub.gates': 'Gates', 'sub.power': 'Power', 'sub.pa': 'PA', 'sub.jammers': 'Jammers', 'sub.robot': 'Robot',
   'jam.zone': 'Zone', 'jam.state': 'State', 'jam.on': 'on', 'jam.off': 'off', 'jam.unknown': 'unknown', 'jam.override': 'Override', 'jam.reason': 'Reason (required)', 'jam.expiry': 'Expires (min)',
   'robot.tasks': 'Delivery tasks', 'door.title': 'Door', 'users.title': 'Users', 'users.name': 'User', 'users.display': 'Name', 'users.role': 'Role',
-  'pub.title': 'Evaluation area, live', 'pub.rooms': 'Rooms', 'pub.inSession': 'in session', 'pub.idle': 'idle', 'pub.inside': '{n} experts inside',
+  'pub.title': 'Evaluation area, live', 'pub.rooms': 'Rooms', 'pub.inSession': 'in use', 'pub.idle': 'idle', 'pub.inside': '{n} experts inside',
   'pub.jammer': 'Jamming', 'pub.sessions': '{n} sessions running', 'pub.total': '{n} experts inside in all', 'pub.updated': 'updated {time}',
   'err.network': 'Network error: {message}',
 };
