@@ -42,6 +42,8 @@ interface Client {
   user: User | null;
   /** For a public stream: which one; null for the event stream. */
   stream: string | null;
+  /** The last seq written: a record committed just before a replay's query is heard again by the listener. */
+  lastSeq: number;
 }
 
 function frame(id: number | null, event: string, data: unknown): string {
@@ -73,7 +75,11 @@ export function liveRoutes(live: LiveDeps): RoutePlugin {
       if (closed) return;
       const changed = new Set<string>();
       for (const c of clients) {
-        if (c.stream === null) c.res.write(frame(e.seq, 'event', view(e)));
+        if (c.stream === null) {
+          if (e.seq <= c.lastSeq) continue;
+          c.lastSeq = e.seq;
+          c.res.write(frame(e.seq, 'event', view(e)));
+        }
         else if (live.publicStreams?.[c.stream]?.changedBy(e)) changed.add(c.stream);
       }
       for (const name of changed) {
@@ -147,14 +153,17 @@ export function liveRoutes(live: LiveDeps): RoutePlugin {
         reply.hijack();
         const res = reply.raw;
         open(res);
+        // Only what the replay already wrote is skipped later; every other commit is new.
+        let lastSeq = 0;
         if (after !== undefined) {
           // Replay what was missed, then the live records follow in order (same tick: no gap).
           const missed = live.events.query({ afterSeq: after, limit: REPLAY_MAX + 1 });
           if (missed.length > REPLAY_MAX) res.write(frame(null, 'reset', { reason: 'too far behind' }));
           else for (const e of missed) res.write(frame(e.seq, 'event', view(e)));
+          lastSeq = Math.max(after, missed.at(-1)?.seq ?? after);
         }
         res.write(frame(null, 'hello', { head: live.events.count(), user: t.user.username, role: t.user.role }));
-        attach({ res, user: t.user, stream: null });
+        attach({ res, user: t.user, stream: null, lastSeq });
       },
     );
 
@@ -167,7 +176,7 @@ export function liveRoutes(live: LiveDeps): RoutePlugin {
           const res = reply.raw;
           open(res);
           res.write(frame(null, name, live.publicStreams![name]!.snapshot()));
-          attach({ res, user: null, stream: name });
+          attach({ res, user: null, stream: name, lastSeq: 0 });
         },
       );
     }
