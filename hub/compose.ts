@@ -8,6 +8,8 @@ import { RelayDevice } from '../devices/relay.js';
 import { createJammerFeature, type SavedJammerState } from './jammers/feature.js';
 import { createFireFeature } from './fire/feature.js';
 import { createDeviceHealthFeature } from './device-health/feature.js';
+import { createHealthFeature } from './health/feature.js';
+import { createConsoleFeature } from './console/feature.js';
 
 /**
  * Builds a hub with every feature of the product wired in. Tests that need only the
@@ -87,6 +89,20 @@ export function createHub(opts: HubOptions): Hub {
       isAvailable: (id) => hub.availability.isAvailable(id),
       reasonOf: (id) => hub.availability.get(id)?.reason ?? 'unknown',
       sessionsFor: (id) => hub.sessionsFor(id),
+    }),
+  );
+
+  // --- IT health index, sampled every minute (hub/health) ---
+  hub.addFeature(createHealthFeature(services));
+
+  // --- console: facility names, the live feed (SSE), the public display ---
+  hub.addFeature(
+    createConsoleFeature(services, {
+      insideByRoom: (sessionId) => {
+        const out = new Map<string, number>();
+        for (const c of checkin.checkin().checkins(sessionId)) if (c.status === 'inside' && c.room) out.set(c.room, (out.get(c.room) ?? 0) + 1);
+        return out;
+      },
     }),
   );
 

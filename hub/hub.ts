@@ -189,6 +189,8 @@ export class Hub {
       sessions: this.sessions,
       availability: this.availability,
       commands: this.commands,
+      alarms: this.alarms,
+      metrics: this.metrics,
       ingest: this.ingest,
       devices: this.devices,
       publish: (topic, payload, opts) => this.broker.publish(topic, payload, opts),

@@ -18,6 +18,13 @@ export class Metrics {
   readonly httpRejected: Counter<'code'>;
   readonly driverFailures: Counter<'device' | 'kind'>;
   readonly devicesAvailable: Gauge<'kind'>;
+  // --- health index and the power / check-in figures (hub/health) ---
+  readonly healthIndex: Gauge<'subsystem'>;
+  readonly mainsPresent: Gauge<'device'>;
+  readonly batteryCharge: Gauge<'device'>;
+  readonly runtimeSeconds: Gauge<'device'>;
+  readonly decisions: Counter<'result' | 'reason'>;
+  readonly decisionLatency: Histogram;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'fh_process_' });
@@ -40,5 +47,16 @@ export class Metrics {
     this.httpRejected = new Counter({ name: 'fh_http_rejected_total', help: 'HTTP requests answered with an error, by code', labelNames: ['code'], registers: r });
     this.devicesAvailable = new Gauge({ name: 'fh_devices_available', help: 'Configured devices currently available, by kind', labelNames: ['kind'], registers: r });
     this.driverFailures = new Counter({ name: 'fh_driver_failures_total', help: 'Failed driver requests', labelNames: ['device', 'kind'], registers: r });
+    this.healthIndex = new Gauge({ name: 'fh_health_index', help: 'IT health index 0-100 by subsystem, and overall (docs/health.md)', labelNames: ['subsystem'], registers: r });
+    this.mainsPresent = new Gauge({ name: 'fh_power_mains_present', help: 'Mains present at the UPS input (1) or not (0)', labelNames: ['device'], registers: r });
+    this.batteryCharge = new Gauge({ name: 'fh_power_battery_charge_percent', help: 'UPS battery charge, %', labelNames: ['device'], registers: r });
+    this.runtimeSeconds = new Gauge({ name: 'fh_power_runtime_seconds', help: 'UPS runtime remaining on battery, s', labelNames: ['device'], registers: r });
+    this.decisions = new Counter({ name: 'fh_checkin_decisions_total', help: 'Gate decisions by result (grant/deny) and reason', labelNames: ['result', 'reason'], registers: r });
+    this.decisionLatency = new Histogram({
+      name: 'fh_checkin_decision_seconds',
+      help: 'Gate verify received to answer published (the OSDP budget is 0.2 s)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1],
+      registers: r,
+    });
   }
 }

@@ -11,6 +11,8 @@ import type { Availability } from './availability.js';
 import type { CommandLedger } from './commands.js';
 import type { Ingest } from './ingest.js';
 import type { RoutePlugin } from './api/types.js';
+import type { ActiveAlarms } from './alarms.js';
+import type { Metrics } from './metrics.js';
 
 /**
  * Everything the composition root can lend a feature. A feature never receives the Hub:
@@ -30,6 +32,10 @@ export interface HubServices {
   commands: CommandLedger;
   /** Routes device messages to the feature that answers them (check-in's verify). */
   ingest: Ingest;
+  /** The alarms active now (read them; raise and clear through the bus). */
+  alarms: ActiveAlarms;
+  /** The hub's Prometheus registry and metrics. */
+  metrics: Metrics;
   /** The device models, by id (read-only: the hub creates them). */
   devices: ReadonlyMap<string, Device>;
   /** Publishes on the hub's MQTT broker. */

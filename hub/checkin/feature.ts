@@ -12,7 +12,7 @@ import { sessionRoutes } from '../api/sessions.js';
  */
 export type CheckInFeature = Feature & { checkin: () => CheckIn };
 
-export type CheckInFeatureDeps = Pick<HubServices, 'facility' | 'dataDir' | 'store' | 'events' | 'sessions' | 'bus' | 'clock' | 'log' | 'ingest' | 'devices' | 'publish'>;
+export type CheckInFeatureDeps = Pick<HubServices, 'facility' | 'dataDir' | 'store' | 'events' | 'sessions' | 'bus' | 'clock' | 'log' | 'ingest' | 'devices' | 'publish' | 'metrics'>;
 
 /** `entryGuard`: another feature that may close the gates (the fire alarm), handed over by compose.ts. */
 export function createCheckInFeature(deps: CheckInFeatureDeps, opts: { entryGuard?: CheckInDeps['entryGuard'] } = {}): CheckInFeature {
@@ -36,7 +36,15 @@ export function createCheckInFeature(deps: CheckInFeatureDeps, opts: { entryGuar
   };
   const checkin = get();
 
-  deps.ingest.register('gate', 'verify', (m) => checkin.onVerify(m.deviceId, m.payload));
+  deps.ingest.register('gate', 'verify', async (m) => {
+    // Wall time, not the injected clock: this measures the hub, it decides nothing.
+    const started = performance.now();
+    try {
+      return await checkin.onVerify(m.deviceId, m.payload);
+    } finally {
+      deps.metrics.decisionLatency.observe((performance.now() - started) / 1000);
+    }
+  });
   deps.ingest.register('gate', 'event', async (m) => {
     // The gate's own schema first (size, fields), then the check-in policy's own events.
     const parsed = checkEvent(gateSpec, m.payload, deps.clock.now());

@@ -192,4 +192,19 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX announcements_played_due ON announcements_played (due_at);
     `,
   },
+  {
+    version: 6,
+    name: 'IT health index samples',
+    // One row per subsystem (and 'overall') per minute; kept 90 days (hub/health).
+    sql: `
+      CREATE TABLE health_index_samples (
+        ts INTEGER NOT NULL,
+        subsystem TEXT NOT NULL,
+        score INTEGER,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (subsystem, ts)
+      ) WITHOUT ROWID;
+      CREATE INDEX health_index_samples_ts ON health_index_samples (ts);
+    `,
+  },
 ];

@@ -1,0 +1,171 @@
+// The one message catalogue of the console and the public display: every status, reason,
+// alarm and label a person reads goes through t(). Chinese is the default; English is the
+// switch. A key missing in English falls back to Chinese, a key missing in both shows itself
+// (so a gap is visible, never blank).
+
+const zh = {
+  'app.title': '评标区控制台',
+  'app.lang': 'English',
+  'login.title': '登录',
+  'login.user': '用户名',
+  'login.password': '密码',
+  'login.submit': '登录',
+  'login.ended': '登录已过期，请重新登录',
+  logout: '退出',
+  'role.admin': '管理员', 'role.supervisor': '监督员', 'role.operator': '操作员', 'role.viewer': '观察员',
+  'nav.floor': '平面图', 'nav.sessions': '评标场次', 'nav.supervise': '监督面板', 'nav.power': '电源',
+  'nav.alarms': '告警', 'nav.timeline': '时间线', 'nav.health': 'IT健康指数', 'nav.devices': '设备',
+  'nav.jammers': '屏蔽器与机器人', 'nav.users': '用户', 'nav.public': '公示大屏',
+  'live.on': '实时连接', 'live.off': '正在重新连接…',
+  'na': '未提供 / not available',
+  none: '无',
+  yes: '是', no: '否', cancel: '取消', save: '保存', close: '关闭', refresh: '刷新',
+  // sessions
+  'session.code': '项目编号', 'session.name': '项目名称', 'session.status': '状态', 'session.opens': '签到开始',
+  'session.start': '开始', 'session.end': '结束', 'session.rooms': '评标室', 'session.roster': '名单人数', 'session.inside': '在场',
+  'session.create': '新建评标场次', 'session.created': '已创建场次 {code}', 'session.closeIt': '结束场次', 'session.cancelIt': '取消场次',
+  'session.closed': '场次已结束', 'session.confirmClose': '确定结束该场次？绑定的设备将被释放。',
+  'session.pick': '选择场次', 'session.noneSelected': '请选择一个场次',
+  'status.scheduled': '未开始', 'status.check-in': '签到中', 'status.in-progress': '评标中', 'status.closed': '已结束', 'status.cancelled': '已取消',
+  'roster.upload': '导入专家名单（CSV：name,idNumber,role）', 'roster.submit': '导入', 'roster.ok': '已导入 {n} 人',
+  'roster.errors': '{n} 行有错误，未作任何修改：', 'roster.row': '第 {row} 行 {field}：{message}',
+  // check-ins
+  'checkin.name': '姓名', 'checkin.id': '证件号', 'checkin.room': '评标室', 'checkin.seat': '座位', 'checkin.status': '状态',
+  'checkin.gate': '闸机', 'checkin.granted': '核验时间', 'checkin.passed': '通行时间', 'checkin.left': '离开时间',
+  'checkin.board': '实时签到看板', 'checkin.offline': '（离线放行）',
+  'cstatus.granted': '已核验', 'cstatus.inside': '在场', 'cstatus.left': '已离开', 'cstatus.expired': '超时未通行', 'cstatus.superseded': '已被替代',
+  'seat.n': '{n}号座', 'seat.free': '空闲', 'seat.title': '{room} {seat}号座',
+  // deny reasons
+  'reason.not-on-roster': '不在名单', 'reason.outside-window': '不在签到时间', 'reason.face-mismatch': '人证不符',
+  'reason.liveness-failed': '活体检测失败', 'reason.already-inside': '已在场内', 'reason.session-closed': '场次已结束',
+  'reason.invalid-id': '证件号无效', 'reason.bad-request': '数据异常', 'reason.reentry-not-allowed': '不允许再次进入', 'reason.no-seat': '无空余座位',
+  // feed
+  'feed.title': '闸机核验动态',
+  'feed.granted': '{time} {gate}：核验通过 {who} → {room} {seat}号座', 'feed.denied': '{time} {gate}：拒绝 {who}（{reason}）',
+  'feed.passed': '{time} {gate}：已通行 → {room} {seat}号座', 'feed.left': '{time} {gate}：离开 {room} {seat}号座',
+  'feed.expired': '{time} {gate}：核验后超时未通行', 'feed.reconciled': '{time} {gate}：离线放行已核对 {who}', 'feed.unmatched': '{time} {gate}：离线放行了不在名单上的人员',
+  // warnings
+  'warn.action': '警示', 'warn.title': '警示 {target}', 'warn.catalogue': '预置语音', 'warn.text': '或自定义文字', 'warn.reason': '原因（记录在案，必填）',
+  'warn.submit': '播放警示', 'warn.played': '已播放（{id}），广播主机已确认。', 'warn.unconfirmed': '已发送（{id}），广播主机未确认。', 'warn.failed': '未播放：{message}',
+  'warn.target': '对象', 'warn.room': '评标室', 'warn.seat': '座位（可选）', 'warn.whole': '整个场次', 'warn.log': '警示记录', 'warn.needText': '请选择预置语音或填写文字',
+  'call.start': '开始喊话', 'call.stop': '结束喊话', 'call.active': '喊话中',
+  // power
+  'power.title': '电源', 'power.state': '状态', 'power.mains': '市电', 'power.battery': '电池电量', 'power.runtime': '剩余续航',
+  'power.stage': '当前应急阶段', 'power.shed': '已卸载负荷', 'power.loads': '负荷', 'power.history': '最近 {h} 小时', 'power.minutes': '{n} 分钟',
+  'power.present': '正常', 'power.absent': '中断',
+  'pstate.mains-ok': '市电正常', 'pstate.on-battery': '电池供电', 'pstate.low-battery': '电池电量低', 'pstate.critical': '电量危急', 'pstate.unknown': '未知',
+  'stage.announce': '广播通知', 'stage.shed': '卸载负荷', 'stage.runtime-check': '续航核查', 'stage.shutdown-hosts': '关闭主机', 'stage.hub-shutdown': '关闭控制中心', 'stage.restore': '恢复供电',
+  // alarms
+  'alarms.none': '当前无告警', 'alarms.ack': '确认', 'alarms.acked': '已由 {who} 确认',
+  'sev.critical': '严重', 'sev.warning': '警告', 'sev.info': '提示',
+  'alarm.offline-unmatched': '{device}离线放行了不在当前名单上的人员', 'alarm.ups-comm-lost': '{device}通信中断', 'alarm.ups-invalid-data': '{device}上报数据异常',
+  'alarm.relay-mismatch': '{device}输出{output}与指令不符', 'alarm.broadcast-zone': '{device}广播分区故障', 'alarm.power-runtime-short': 'UPS续航不足以完成进行中的评标',
+  'alarm.fire': '火灾报警：{device}',
+  // devices
+  'device.name': '设备', 'device.kind': '类型', 'device.available': '可用', 'device.lastSeen': '最后通信', 'device.never': '从未',
+  'kind.gate': '闸机', 'kind.door': '门禁', 'kind.robot': '送餐机器人', 'kind.fire-panel': '消防主机', 'kind.relay': '继电器模块', 'kind.ups': 'UPS', 'kind.broadcast': '广播主机',
+  // timeline
+  'tl.time': '时间', 'tl.type': '事件', 'tl.actor': '操作者', 'tl.device': '设备', 'tl.detail': '详情', 'tl.print': '打印报告',
+  'tl.verify': '审计校验', 'tl.verifyNa': '审计校验：未提供 / not available', 'tl.verifyOk': '审计链完整（共 {n} 条记录）', 'tl.verifyBad': '审计链被篡改：第 {seq} 条',
+  'tl.export': '导出证据包', 'tl.report': '评标场次记录报告', 'tl.printed': '打印时间 {time}',
+  'actor.hub': '控制中心', 'actor.automation': '自动', 'actor.user': '用户', 'actor.device': '设备',
+  // health
+  'health.overall': '综合', 'health.history': '历史趋势', 'health.none': '尚无数据', 'health.na': '不适用',
+  'sub.broker': '消息总线', 'sub.store': '数据存储', 'sub.gates': '闸机', 'sub.power': '电源', 'sub.pa': '广播', 'sub.jammers': '屏蔽器', 'sub.robot': '机器人',
+  // jammers, robot, users
+  'jam.zone': '屏蔽区', 'jam.state': '状态', 'jam.on': '开启', 'jam.off': '关闭', 'jam.unknown': '未知', 'jam.override': '手动覆盖', 'jam.reason': '原因（必填）', 'jam.expiry': '到期（分钟）',
+  'robot.tasks': '送餐任务', 'door.title': '门禁', 'users.title': '用户管理', 'users.name': '用户名', 'users.display': '姓名', 'users.role': '角色',
+  // public
+  'pub.title': '评标区实时公示', 'pub.rooms': '评标室', 'pub.inSession': '使用中', 'pub.idle': '空闲', 'pub.inside': '在场专家 {n} 人',
+  'pub.jammer': '信号屏蔽', 'pub.sessions': '进行中场次 {n}', 'pub.total': '在场专家共 {n} 人', 'pub.updated': '更新于 {time}',
+  'err.network': '网络错误：{message}',
+};
+
+const en = {
+  'app.title': 'Evaluation area console', 'app.lang': '中文',
+  'login.title': 'Log in', 'login.user': 'User', 'login.password': 'Password', 'login.submit': 'Log in', 'login.ended': 'Your session ended; please log in again.',
+  logout: 'Log out',
+  'role.admin': 'admin', 'role.supervisor': 'supervisor', 'role.operator': 'operator', 'role.viewer': 'viewer',
+  'nav.floor': 'Floor plan', 'nav.sessions': 'Sessions', 'nav.supervise': 'Supervisor', 'nav.power': 'Power', 'nav.alarms': 'Alarms',
+  'nav.timeline': 'Timeline', 'nav.health': 'IT health', 'nav.devices': 'Devices', 'nav.jammers': 'Jammers & robot', 'nav.users': 'Users', 'nav.public': 'Public display',
+  'live.on': 'live', 'live.off': 'reconnecting…', na: '未提供 / not available', none: 'none',
+  yes: 'yes', no: 'no', cancel: 'Cancel', save: 'Save', close: 'Close', refresh: 'Refresh',
+  'session.code': 'Code', 'session.name': 'Name', 'session.status': 'Status', 'session.opens': 'Check-in opens', 'session.start': 'Start', 'session.end': 'End',
+  'session.rooms': 'Rooms', 'session.roster': 'Roster', 'session.inside': 'Inside', 'session.create': 'New evaluation session', 'session.created': 'Session {code} created',
+  'session.closeIt': 'Close session', 'session.cancelIt': 'Cancel session', 'session.closed': 'Session closed', 'session.confirmClose': 'Close this session? Its devices are released.',
+  'session.pick': 'Session', 'session.noneSelected': 'Pick a session',
+  'status.scheduled': 'scheduled', 'status.check-in': 'check-in', 'status.in-progress': 'in progress', 'status.closed': 'closed', 'status.cancelled': 'cancelled',
+  'roster.upload': 'Import the roster (CSV: name,idNumber,role)', 'roster.submit': 'Import', 'roster.ok': '{n} imported',
+  'roster.errors': '{n} row(s) with errors; nothing was changed:', 'roster.row': 'row {row} {field}: {message}',
+  'checkin.name': 'Name', 'checkin.id': 'ID', 'checkin.room': 'Room', 'checkin.seat': 'Seat', 'checkin.status': 'Status', 'checkin.gate': 'Gate',
+  'checkin.granted': 'Granted', 'checkin.passed': 'Passed', 'checkin.left': 'Left', 'checkin.board': 'Live check-in board', 'checkin.offline': ' (offline)',
+  'cstatus.granted': 'granted', 'cstatus.inside': 'inside', 'cstatus.left': 'left', 'cstatus.expired': 'expired', 'cstatus.superseded': 'superseded',
+  'seat.n': 'seat {n}', 'seat.free': 'free', 'seat.title': '{room} seat {seat}',
+  'reason.not-on-roster': 'not on roster', 'reason.outside-window': 'outside the window', 'reason.face-mismatch': 'face mismatch', 'reason.liveness-failed': 'liveness failed',
+  'reason.already-inside': 'already inside', 'reason.session-closed': 'session closed', 'reason.invalid-id': 'invalid ID', 'reason.bad-request': 'bad request',
+  'reason.reentry-not-allowed': 're-entry not allowed', 'reason.no-seat': 'no seat free',
+  'feed.title': 'Gate decisions',
+  'feed.granted': '{time} {gate}: granted {who} → {room} seat {seat}', 'feed.denied': '{time} {gate}: denied {who} ({reason})',
+  'feed.passed': '{time} {gate}: passed → {room} seat {seat}', 'feed.left': '{time} {gate}: left {room} seat {seat}', 'feed.expired': '{time} {gate}: grant expired (not passed in time)',
+  'feed.reconciled': '{time} {gate}: offline pass reconciled {who}', 'feed.unmatched': '{time} {gate}: offline pass of someone not on the allow-list',
+  'warn.action': 'Warn', 'warn.title': 'Warn {target}', 'warn.catalogue': 'Recorded message', 'warn.text': 'or a text', 'warn.reason': 'Reason (logged, required)',
+  'warn.submit': 'Play warning', 'warn.played': 'Played ({id}), confirmed by the controller.', 'warn.unconfirmed': 'Sent ({id}), not confirmed by the controller.',
+  'warn.failed': 'Not played: {message}', 'warn.target': 'Target', 'warn.room': 'Room', 'warn.seat': 'Seat (optional)', 'warn.whole': 'the whole session', 'warn.log': 'Warning log',
+  'warn.needText': 'Choose a recorded message or enter a text', 'call.start': 'Start live call', 'call.stop': 'End live call', 'call.active': 'live call',
+  'power.title': 'Power', 'power.state': 'State', 'power.mains': 'Mains', 'power.battery': 'Battery', 'power.runtime': 'Runtime', 'power.stage': 'Failover stage',
+  'power.shed': 'Shed loads', 'power.loads': 'Loads', 'power.history': 'last {h} hours', 'power.minutes': '{n} min', 'power.present': 'present', 'power.absent': 'lost',
+  'pstate.mains-ok': 'mains OK', 'pstate.on-battery': 'on battery', 'pstate.low-battery': 'low battery', 'pstate.critical': 'critical', 'pstate.unknown': 'unknown',
+  'stage.announce': 'announce', 'stage.shed': 'shed loads', 'stage.runtime-check': 'runtime check', 'stage.shutdown-hosts': 'shut down hosts', 'stage.hub-shutdown': 'hub shutdown', 'stage.restore': 'restore',
+  'alarms.none': 'No active alarm', 'alarms.ack': 'Acknowledge', 'alarms.acked': 'acknowledged by {who}',
+  'sev.critical': 'critical', 'sev.warning': 'warning', 'sev.info': 'info',
+  'alarm.offline-unmatched': '{device} let someone in offline who is not on the current allow-list', 'alarm.ups-comm-lost': '{device} stopped answering',
+  'alarm.ups-invalid-data': '{device} reports impossible values', 'alarm.relay-mismatch': '{device} output {output} does not follow its command',
+  'alarm.broadcast-zone': '{device} PA zone fault', 'alarm.power-runtime-short': 'UPS runtime too short for the running sessions', 'alarm.fire': 'Fire alarm: {device}',
+  'device.name': 'Device', 'device.kind': 'Kind', 'device.available': 'Available', 'device.lastSeen': 'Last seen', 'device.never': 'never',
+  'kind.gate': 'gate', 'kind.door': 'door', 'kind.robot': 'robot', 'kind.fire-panel': 'fire panel', 'kind.relay': 'relay module', 'kind.ups': 'UPS', 'kind.broadcast': 'PA controller',
+  'tl.time': 'Time', 'tl.type': 'Event', 'tl.actor': 'Actor', 'tl.device': 'Device', 'tl.detail': 'Detail', 'tl.print': 'Print report',
+  'tl.verify': 'Audit verification', 'tl.verifyNa': 'Audit verification: 未提供 / not available', 'tl.verifyOk': 'Audit chain intact ({n} records)', 'tl.verifyBad': 'Audit chain broken at record {seq}',
+  'tl.export': 'Export evidence pack', 'tl.report': 'Evaluation session report', 'tl.printed': 'Printed {time}',
+  'actor.hub': 'hub', 'actor.automation': 'automation', 'actor.user': 'user', 'actor.device': 'device',
+  'health.overall': 'Overall', 'health.history': 'History', 'health.none': 'no data yet', 'health.na': 'n/a',
+  'sub.broker': 'Broker', 'sub.store': 'Store', 'sub.gates': 'Gates', 'sub.power': 'Power', 'sub.pa': 'PA', 'sub.jammers': 'Jammers', 'sub.robot': 'Robot',
+  'jam.zone': 'Zone', 'jam.state': 'State', 'jam.on': 'on', 'jam.off': 'off', 'jam.unknown': 'unknown', 'jam.override': 'Override', 'jam.reason': 'Reason (required)', 'jam.expiry': 'Expires (min)',
+  'robot.tasks': 'Delivery tasks', 'door.title': 'Door', 'users.title': 'Users', 'users.name': 'User', 'users.display': 'Name', 'users.role': 'Role',
+  'pub.title': 'Evaluation area, live', 'pub.rooms': 'Rooms', 'pub.inSession': 'in use', 'pub.idle': 'idle', 'pub.inside': '{n} experts inside',
+  'pub.jammer': 'Jamming', 'pub.sessions': '{n} sessions running', 'pub.total': '{n} experts inside in all', 'pub.updated': 'updated {time}',
+  'err.network': 'Network error: {message}',
+};
+
+const CATALOGUE = { zh, en };
+const LANG_KEY = 'facility-hub.lang';
+let lang = localStorage.getItem(LANG_KEY) === 'en' ? 'en' : 'zh';
+
+export const getLang = () => lang;
+export function setLang(next) {
+  lang = next === 'en' ? 'en' : 'zh';
+  localStorage.setItem(LANG_KEY, lang);
+  document.documentElement.lang = lang === 'en' ? 'en' : 'zh-CN';
+}
+document.documentElement.lang = lang === 'en' ? 'en' : 'zh-CN';
+
+export function t(key, params) {
+  const text = CATALOGUE[lang][key] ?? zh[key] ?? key;
+  return params ? text.replace(/\{(\w+)\}/g, (_m, k) => (params[k] === undefined || params[k] === null ? '' : String(params[k]))) : text;
+}
+
+/** A translated code (status, reason…), or the code itself when the catalogue lacks it. */
+export function code(prefix, value) {
+  if (value === null || value === undefined) return '';
+  const key = `${prefix}.${value}`;
+  return CATALOGUE[lang][key] ?? zh[key] ?? String(value);
+}
+
+// The API writes times as ISO-8601 with the site's offset (e.g. 2026-11-28T09:30:00+08:00):
+// the digits are already the site's wall-clock time, whatever zone this PC is set to.
+export function dateTime(iso) {
+  if (!iso) return '';
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+}
+export function timeOnly(iso) {
+  return iso ? iso.slice(11, 19) : '';
+}
