@@ -12,9 +12,7 @@ import { register } from 'tsx/esm/api';
  */
 const EXIT_GRACE_MS = 2_000;
 
-// A caller that already loads TypeScript says so (the test runner, whose own loader's source
-// maps its coverage report reads: tsx's are not understood there and would count every line).
-if (process.env.FH_TS_LOADER !== 'external') register();
+register();
 const { main } = await import('../hub/cli.ts');
 const code = await main(process.argv.slice(2));
 process.exitCode = code;
