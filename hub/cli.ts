@@ -373,7 +373,7 @@ async function simulateFire(args: string[], io: Out): Promise<number> {
   }
   const client = await mqtt.connectAsync(values['mqtt-url'], { username: panel.id, password: token, clientId: `cli-${panel.id}-${process.pid}`, reconnectPeriod: 0, protocolVersion: 4, connectTimeout: 5000 });
   try {
-    await client.publishAsync(`fh/${facility.site.id}/${panel.id}/event`, JSON.stringify({ type: what, ts: Date.now(), source: 'cli' }), { qos: 1 });
+    await client.publishAsync(`fh/${facility.site.id}/${panel.id}/event`, JSON.stringify({ type: what, ts: Date.now(), detail: 'facility-hub simulate fire' }), { qos: 1 });
   } finally {
     await client.endAsync();
   }

@@ -58,7 +58,7 @@ function readPid(file: string): number | null {
 
 /** Takes the data dir's lock for this process, or throws DataDirLockedError. */
 export function lockDataDir(dataDir: string, pid = process.pid): DataDirLock {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = join(dataDir, LOCK_FILE);
   let tookOverFrom: number | null = null;
   // Two rounds: the second after removing a stale lock (another start may win that race).

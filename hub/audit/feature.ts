@@ -41,6 +41,9 @@ export interface AuditDeps {
 export type AuditFeature = Feature & { checkpoint: (reason: string) => Promise<StoredCheckpoint> };
 
 /** SHA-256 over a session's leaf hashes in log order (what the seal and the pack verifier compute). */
+/** A checkpoint asked for after the feature stopped (its final one covers it). */
+class AuditStopped extends Error {}
+
 export function sessionDigest(leaves: readonly Buffer[]): string {
   const h = createHash('sha256');
   for (const l of leaves) h.update(l);
@@ -59,8 +62,9 @@ export function createAuditFeature(deps: AuditDeps): AuditFeature {
   const key = encodeVerifier(signer);
   let timer: TimerHandle | null = null;
   let lastSize = latestCheckpoint(store.db)?.size ?? -1;
-  let running: Promise<StoredCheckpoint> | null = null;
-  let again: string | null = null;
+  /** Every checkpoint runs after the one before it; `generic` is a queued events/interval one. */
+  let chain: Promise<unknown> = Promise.resolve();
+  let generic: Promise<StoredCheckpoint> | null = null;
   let stopped = false;
 
   const leavesOf = store.db.prepare('SELECT e.leaf_hash FROM event_sessions s JOIN events e ON e.seq = s.seq WHERE s.session_id = ? ORDER BY e.seq').pluck();
@@ -76,28 +80,37 @@ export function createAuditFeature(deps: AuditDeps): AuditFeature {
       lastSize = c.size;
       log.info({ size: c.size, reason }, 'checkpoint signed');
     }
-    await deps.publish({ origin: signer.name, size: c.size, root: c.root, note: c.note, key, madeAt: c.madeAt, reason: c.reason }).catch((err: unknown) => log.warn({ err }, 'checkpoint not published'));
+    // `reason` is why this one is published: a checkpoint already stored at this size (made
+    // for another reason a moment before) is the one that covers it, a session's close too.
+    await deps.publish({ origin: signer.name, size: c.size, root: c.root, note: c.note, key, madeAt: c.madeAt, reason }).catch((err: unknown) => log.warn({ err }, 'checkpoint not published'));
     return c;
   };
 
-  /** Coalesced: a request while one runs queues exactly one more. */
+  /**
+   * One at a time, in order. A request made while one runs gets the next one, which covers
+   * what was appended meanwhile (never the one under way, which may not). Requests by event
+   * count and interval coalesce into one queued checkpoint; a session close, a start or an
+   * explicit request keeps its own, with its reason.
+   */
   const checkpoint = (reason: string): Promise<StoredCheckpoint> => {
-    if (running) {
-      again = reason;
-      return running;
-    }
-    running = makeNow(reason).finally(() => {
-      running = null;
-      if (again !== null && !stopped) {
-        const r = again;
-        again = null;
-        void checkpoint(r).catch((err: unknown) => log.error({ err }, 'checkpoint failed'));
-      }
-    });
-    return running;
+    const isGeneric = reason === 'events' || reason === 'interval';
+    if (isGeneric && generic) return generic;
+    const next = chain
+      .catch(() => undefined)
+      .then(() => {
+        if (next === generic) generic = null;
+        if (stopped) throw new AuditStopped();
+        return makeNow(reason);
+      });
+    chain = next;
+    if (isGeneric) generic = next;
+    return next;
   };
   const quietly = (reason: string): void => {
-    checkpoint(reason).catch((err: unknown) => log.error({ err, reason }, 'checkpoint failed'));
+    checkpoint(reason).catch((err: unknown) => {
+      // Requests still queued at stop: the final checkpoint of stop() covers them.
+      if (!(err instanceof AuditStopped)) log.error({ err, reason }, 'checkpoint failed');
+    });
   };
 
   return {
@@ -118,8 +131,8 @@ export function createAuditFeature(deps: AuditDeps): AuditFeature {
     async stop() {
       timer?.cancel();
       bus.removeOwner('audit');
-      if (running) await running.catch(() => undefined);
       stopped = true;
+      await chain.catch(() => undefined);
       // The last word of this run (its hub.stopped record included) is signed too.
       await makeNow('stop').catch((err: unknown) => log.error({ err }, 'final checkpoint failed'));
     },

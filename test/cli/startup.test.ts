@@ -50,18 +50,18 @@ void t.test('a start whose MQTT port is taken exits non-zero, naming the port', 
   const tmp = tempDir('fh-startup-');
   t.teardown(tmp.cleanup);
   const taken = await holdPort(t);
-  const r = await runCli(['start', '--data-dir', tmp.dir, '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', '--http-port', '0', '--mqtt-port', String(taken), '--no-simulators', '--config', mqttOnlyConfig(tmp.dir)], ENV, 90_000);
+  const r = await runCli(['start', '--data-dir', join(tmp.dir, 'data'), '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', '--http-port', '0', '--mqtt-port', String(taken), '--no-simulators', '--config', mqttOnlyConfig(tmp.dir)], ENV, 90_000);
   t.equal(r.signal, null, 'not killed: it ended by itself');
   t.equal(r.code, 1, 'exit 1');
   t.match(r.stderr, new RegExp(`start failed: 127\\.0\\.0\\.1:${taken} is already in use \\(EADDRINUSE\\)`));
   t.notOk(r.stdout.includes('facility-hub ready'), 'never claimed ready');
-  t.notOk(existsSync(join(tmp.dir, 'hub.lock')), 'the data dir lock is released');
+  t.notOk(existsSync(join(tmp.dir, 'data', 'hub.lock')), 'the data dir lock is released');
 });
 
 void t.test('SIGTERM during start-up ends the process', async (t) => {
   const tmp = tempDir('fh-startup-');
   t.teardown(tmp.cleanup);
-  const child = cleanSpawn(['start', '--data-dir', tmp.dir, ...HOSTS, '--no-simulators', '--config', mqttOnlyConfig(tmp.dir)], { ...ENV, FH_LOG_LEVEL: 'debug' });
+  const child = cleanSpawn(['start', '--data-dir', join(tmp.dir, 'data'), ...HOSTS, '--no-simulators', '--config', mqttOnlyConfig(tmp.dir)], { ...ENV, FH_LOG_LEVEL: 'debug' });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -77,6 +77,6 @@ void t.test('SIGTERM during start-up ends the process', async (t) => {
   clearTimeout(killer);
   t.equal(r.signal, null, 'it ended by itself, not by SIGKILL');
   t.equal(r.code, 0, r.code === 0 ? 'a stop asked for is a clean exit' : `not a clean exit:\n${out}`);
-  t.notOk(existsSync(join(tmp.dir, 'hub.lock')), 'the data dir lock is released');
+  t.notOk(existsSync(join(tmp.dir, 'data', 'hub.lock')), 'the data dir lock is released');
 });
 

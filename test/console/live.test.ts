@@ -169,5 +169,5 @@ void t.test('the console pages and the front-end packages are served from the hu
   }
   const token = await th.login();
   const f = await app.inject({ method: 'GET', url: '/api/console/facility', headers: { authorization: `Bearer ${token}` } });
-  t.match(f.json(), { site: { id: 'demo' }, rooms: [{ id: 'room-1', seats: 4 }], apis: { '/api/jammers': false, '/api/users': false } });
+  t.match(f.json(), { site: { id: 'demo' }, rooms: [{ id: 'room-1', seats: 4 }], apis: { '/api/jammers': true, '/api/users': true } });
 });

@@ -80,7 +80,10 @@ async function runScenario(sc: Scenario): Promise<void> {
       actions.push({ at: at + (sc.fire.clearAfterMin + sc.fire.releaseAfterMin) * MIN, kind: 'release' });
     }
     for (const m of sc.samples) actions.push({ at: T0 + m * MIN, kind: 'check' });
-    actions.sort((a, b) => a.at - b.at);
+    // At the same instant a close happens before the checks: the model's window ends at the
+    // close, so a check ordered first would see the session the hub still (rightly) runs.
+    const rank = (a: Action): number => (a.kind === 'close' ? 0 : a.kind === 'check' ? 2 : 1);
+    actions.sort((a, b) => a.at - b.at || rank(a) - rank(b));
 
     // --- the model: overrides as accepted, the interlock as engaged and released ---
     const overrides = new Map<number, { mode: 'on' | 'off'; until: number }>();

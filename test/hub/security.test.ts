@@ -109,7 +109,7 @@ void t.test('data dir: created 0700 with files 0600; a world-readable dir or fil
   const th = await startTestHub({ dataDir });
   const mode = (p: string) => statSync(p).mode & 0o777;
   t.equal(mode(dataDir), 0o700, 'the dir is 0700');
-  for (const f of ['hub.sqlite', 'hub.sqlite-wal', 'hub.sqlite-shm', 'hub.pid']) t.equal(mode(join(dataDir, f)), 0o600, `${f} is 0600`);
+  for (const f of ['hub.sqlite', 'hub.sqlite-wal', 'hub.sqlite-shm', 'hub.lock']) t.equal(mode(join(dataDir, f)), 0o600, `${f} is 0600`);
   await th.stop();
   t.equal(mode(join(dataDir, 'hub.sqlite')), 0o600, 'still 0600 after the close');
 

@@ -21,6 +21,9 @@ policy:
 void t.test('checkpoints are signed, stored and published; a closed session is sealed; its pack verifies offline and any changed byte fails', async (t) => {
   const tmp = tempDir('fh-audit-hub-');
   t.teardown(tmp.cleanup);
+  // What a regulator keeps lives outside the data dir (which holds only the hub's own 0600 files).
+  const elsewhere = tempDir('fh-audit-kept-');
+  t.teardown(elsewhere.cleanup);
   const h = await checkinHarness({ facility: facility(FACILITY), dataDir: tmp.dir });
   let stopped = false;
   t.teardown(async () => {
@@ -107,7 +110,7 @@ void t.test('checkpoints are signed, stored and published; a closed session is s
   stopped = true;
 
   // The same through the CLI, offline: verify against the published checkpoint, export, verify-pack.
-  const cpFile = join(tmp.dir, 'kept-elsewhere.json');
+  const cpFile = join(elsewhere.dir, 'kept-elsewhere.json');
   writeFileSync(cpFile, JSON.stringify(closeCheckpoint));
   const key = await runCli(['audit', 'key', '--data-dir', tmp.dir]);
   t.equal(key.code, 0, key.stderr);
@@ -115,7 +118,7 @@ void t.test('checkpoints are signed, stored and published; a closed session is s
   const v = await runCli(['audit', 'verify', '--data-dir', tmp.dir, '--checkpoint', cpFile, '--key', key.stdout.trim()]);
   t.equal(v.code, 0, v.stderr);
   t.match(v.stdout, /^ok: \d+ records, chain intact, head [0-9a-f]{64}\nMerkle tree: size \d+, root \S+\n\d+ signed checkpoint\(s\) verified.*\nconsistent with the checkpoint given/);
-  const out = join(tmp.dir, 'pack.json');
+  const out = join(elsewhere.dir, 'pack.json');
   const ex = await runCli(['audit', 'export', '--session', s.id, '--out', out, '--data-dir', tmp.dir]);
   t.equal(ex.code, 0, ex.stderr);
   t.ok(existsSync(out));
@@ -125,12 +128,12 @@ void t.test('checkpoints are signed, stored and published; a closed session is s
   const bytes = readFileSync(out);
   const mid = Math.floor(bytes.length / 2);
   bytes[mid] = bytes[mid]! ^ 0x01;
-  const bad = join(tmp.dir, 'bad.json');
+  const bad = join(elsewhere.dir, 'bad.json');
   writeFileSync(bad, bytes);
   const vb = await runCli(['audit', 'verify-pack', bad, '--key', key.stdout.trim()]);
   t.equal(vb.code, 3, 'a pack with one changed byte fails');
   t.match(vb.stderr, /^INVALID: /);
-  const none = await runCli(['audit', 'export', '--session', 'no-such', '--out', join(tmp.dir, 'x.json'), '--data-dir', tmp.dir]);
+  const none = await runCli(['audit', 'export', '--session', 'no-such', '--out', join(elsewhere.dir, 'x.json'), '--data-dir', tmp.dir]);
   t.not(none.code, 0);
   t.match(none.stderr, /no session "no-such"/);
 });
