@@ -4,10 +4,10 @@
  * that the process ends, and how.
  */
 import t from 'tap';
-import net from 'node:net';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, waitFor } from '../helpers/hub.js';
+import { HOSTS, holdPort, mqttOnlyConfig } from '../fixtures/cli-hub.js';
 import { cleanSpawn, runCli } from '../fixtures/cli.js';
 
 // Each child hub loads TypeScript through tsx and takes tens of seconds on a busy 2-core
@@ -15,37 +15,7 @@ import { cleanSpawn, runCli } from '../fixtures/cli.js';
 t.setTimeout(400_000);
 
 const ADMIN_PW = 'startup-admin-password';
-const HOSTS = ['--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0'];
 const ENV = { FH_ADMIN_PASSWORD: ADMIN_PW };
-/**
- * For runs without simulators: MQTT devices only, so the hub never connects to a Modbus or
- * TCP port where another process (another engineer's demo) may listen.
- */
-const MQTT_ONLY = `version: 1
-site: { id: demo }
-zones: [{ id: eval }]
-rooms:
-  - { id: room-1, zone: eval, seats: 4 }
-devices:
-  - { id: gate-1, kind: gate, transport: { type: mqtt }, zones: [eval] }
-`;
-
-function mqttOnlyConfig(dir: string): string {
-  const file = join(dir, 'mqtt-only.yaml');
-  writeFileSync(file, MQTT_ONLY);
-  return file;
-}
-
-/** A listener holding a free loopback port (what "another program uses the port" means). */
-async function holdPort(t: { teardown(fn: () => unknown): void }): Promise<number> {
-  const server = net.createServer((s) => s.destroy());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const addr = server.address();
-  if (typeof addr !== 'object' || !addr) throw new Error('no port');
-  return addr.port;
-}
-
 void t.test('a start whose MQTT port is taken exits non-zero, naming the port', async (t) => {
   const tmp = tempDir('fh-startup-');
   t.teardown(tmp.cleanup);
