@@ -71,7 +71,7 @@ async function password(): Promise<string> {
  * The CLI acts for whoever runs it on the hub's machine: it is logged as `automation:cli`
  * with the operating-system user, so the log says who it was.
  */
-function cliActor(): { actor: Actor; osUser: string } {
+export function cliActor(): { actor: Actor; osUser: string } {
   let osUser = 'unknown';
   try {
     osUser = userInfo().username;

@@ -20,6 +20,7 @@ import { AUDIT_USAGE, auditCommand } from './audit/cli.js';
 import { GATE_USAGE, gateCommand } from './checkin/cli.js';
 import mqtt from 'mqtt';
 import { USER_USAGE, userCommand } from './cli-users.js';
+import { INTEGRATION_USAGE, exportCommand, integrationCommand } from './integrations/cli.js';
 
 /** Each command's help (`facility-hub CMD --help`); the overview lists them all. */
 const HELP = {
@@ -88,6 +89,7 @@ Usage:
 ${AUDIT_USAGE}
 ${GATE_USAGE}
 ${USER_USAGE}
+${INTEGRATION_USAGE}
   facility-hub COMMAND --help        help on one command
 
 Defaults: the demo facility, ./data, HTTP 8080, MQTT 1883 (bound to the config's http.host
@@ -501,6 +503,12 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         break;
       }
       // --- end gate ---
+      // --- integration accounts and the Mosquitto export (hub/integrations/cli.ts) ---
+      case 'integration':
+        return await integrationCommand(sub, rest, io);
+      case 'export':
+        return await exportCommand(sub, rest, io);
+      // --- end integration ---
       case 'backup':
         return backup(argv.slice(1), io);
       case 'restore':

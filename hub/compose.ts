@@ -10,6 +10,7 @@ import { createFireFeature } from './fire/feature.js';
 import { createDeviceHealthFeature } from './device-health/feature.js';
 import { createHealthFeature } from './health/feature.js';
 import { createConsoleFeature } from './console/feature.js';
+import { createIntegrationsFeature } from './integrations/feature.js';
 
 /**
  * Builds a hub with every feature of the product wired in. Tests that need only the
@@ -105,6 +106,9 @@ export function createHub(opts: HubOptions): Hub {
       },
     }),
   );
+
+  // --- integration accounts: MQTT accounts of other systems on site, administered over the API ---
+  hub.addFeature(createIntegrationsFeature(services));
 
   // --- audit: signed checkpoints of the event log, session seals ---
   // Added last, so it starts after every feature and stops first: its final checkpoint

@@ -23,6 +23,7 @@ import { KIND_FACTORIES } from '../devices/registry.js';
 import { Sessions } from './sessions/sessions.js';
 import { ActiveAlarms } from './alarms.js';
 import { ConnectThrottle } from './broker/throttle.js';
+import { IntegrationAccounts } from './integrations/accounts.js';
 import type { ThrottlePolicy } from './throttle.js';
 import type { LoginThrottlePolicy } from './api/auth.js';
 import { checkDeviceCertificate, listenMqttTls, loadTls, type TlsSetup } from './tls.js';
@@ -74,6 +75,8 @@ export class Hub {
   readonly events: EventLog;
   readonly users: Users;
   readonly tokens: DeviceTokens;
+  /** MQTT accounts of other systems on site (hub/integrations). */
+  readonly integrations: IntegrationAccounts;
   readonly bus: Bus<HubEvents>;
   readonly availability: Availability;
   readonly alarms: ActiveAlarms;
@@ -146,6 +149,8 @@ export class Hub {
     });
     this.ingest = new Ingest({ availability: this.availability, commands: this.commands, devices: this.devices, log: this.log.child({ module: 'ingest' }) });
     const deviceIds = new Set(this.facility.devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id));
+    this.integrations = new IntegrationAccounts({ store: this.store, clock: this.clock, events: this.events, site: this.facility.site.id, deviceIds: this.facility.devices.map((d) => d.id) });
+    this.integrations.onRevoked = () => this.closeRevoked();
     this.broker = new EmbeddedBroker({
       site: this.facility.site.id,
       clock: this.clock,
@@ -159,6 +164,15 @@ export class Hub {
       ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}),
       connectThrottle: new ConnectThrottle(this.log.child({ module: 'broker' }), this.clock, opts.connectThrottle),
       checkPeer: checkDeviceCertificate,
+      integrations: {
+        nameOf: (username) => IntegrationAccounts.nameOf(username),
+        check: (name, token) => this.integrations.check(name, token),
+        mayPublish: (name, topic) => this.integrations.mayPublish(name, topic, (id) => this.facility.devices.some((d) => d.id === id)),
+        maySubscribe: (name, filter) => this.integrations.maySubscribe(name, filter),
+        onRefused: (name, what, detail) => {
+          this.events.append({ type: 'integration.refused', actor: `integration:${name}`, data: { name, what, ...detail } }).catch((err: unknown) => this.log.error({ err, integration: name }, 'could not log a refused integration message'));
+        },
+      },
     });
     const mqtt: MqttDriver = {
       publish: (deviceId, subtopic, payload) => this.broker.publish(`fh/${this.facility.site.id}/${deviceId}/${subtopic}`, payload, { qos: 1 }),
@@ -197,6 +211,7 @@ export class Hub {
       publishHubState: (name, payload) => this.publishHubState(name, payload),
       runningSessions: () => this.runningSessions(),
       stopHub: (reason) => this.stop(reason),
+      integrations: this.integrations,
     };
   }
 
@@ -288,13 +303,7 @@ export class Hub {
     }
     // A token rotated while its device is connected (the CLI may do it from another
     // process) ends that connection within this period.
-    const revocations = this.clock.setInterval(() => {
-      try {
-        this.broker.closeRevoked(this.tokens.current());
-      } catch (err) {
-        this.log.error({ err }, 'token revocation check failed');
-      }
-    }, TOKEN_CHECK_MS);
+    const revocations = this.clock.setInterval(() => this.closeRevoked(), TOKEN_CHECK_MS);
     this.stops.push({ name: 'token revocation check', fn: () => revocations.cancel() });
 
     for (const device of this.devices.values()) {
@@ -337,6 +346,15 @@ export class Hub {
     this.httpPort = typeof addr === 'object' && addr ? addr.port : this.opts.httpPort;
     this.ready = true;
     this.log.info({ http: this.httpPort, mqtt: this.mqttPort, site: this.facility.site.id }, 'hub ready');
+  }
+
+  /** Closes MQTT connections admitted under a token that is no longer current (devices and integrations). */
+  closeRevoked(): void {
+    try {
+      this.broker.closeRevoked(this.tokens.current(), this.integrations.current());
+    } catch (err) {
+      this.log.error({ err }, 'token revocation check failed');
+    }
   }
 
   /** The HTTP app, for tests that use inject. */

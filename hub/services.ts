@@ -13,6 +13,7 @@ import type { Ingest } from './ingest.js';
 import type { RoutePlugin } from './api/types.js';
 import type { ActiveAlarms } from './alarms.js';
 import type { Metrics } from './metrics.js';
+import type { IntegrationAccounts } from './integrations/accounts.js';
 
 /**
  * Everything the composition root can lend a feature. A feature never receives the Hub:
@@ -46,6 +47,8 @@ export interface HubServices {
   runningSessions(): string[];
   /** Stops the whole hub (the power playbook's last stage). */
   stopHub(reason: string): Promise<void>;
+  /** MQTT accounts of other systems on site (hub/integrations). */
+  integrations: IntegrationAccounts;
 }
 
 /** A hub feature (check-in, power, broadcast) wired in by the composition root. */

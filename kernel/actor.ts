@@ -1,2 +1,2 @@
-/** Who caused a state change: a user, a device, or the hub's own automation. */
-export type Actor = `user:${string}` | `device:${string}` | `automation:${string}` | 'hub';
+/** Who caused a state change: a user, a device, an integration account (hub/integrations), or the hub's own automation. */
+export type Actor = `user:${string}` | `device:${string}` | `integration:${string}` | `automation:${string}` | 'hub';

@@ -71,6 +71,21 @@ export interface BrokerContext {
   checkPeer?: (conn: unknown, deviceId: string) => string | null;
   /** Time for the per-address connection throttle; defaults to the system clock. */
   clock?: Clock;
+  /** Integration accounts (hub/integrations): absent = no username but a device's is admitted. */
+  integrations?: BrokerIntegrations;
+}
+
+/**
+ * What the broker asks about integration accounts (hub/integrations/accounts.ts): their
+ * usernames (`integration.NAME`), tokens and topic patterns; and whom to tell of a refusal
+ * (the hub writes it to the event log, once per connection and kind, as it is logged).
+ */
+export interface BrokerIntegrations {
+  nameOf(username: string): string | null;
+  check(name: string, token: string): string | null;
+  mayPublish(name: string, topic: string): boolean;
+  maySubscribe(name: string, filter: string): boolean;
+  onRefused(name: string, what: 'publish' | 'subscribe', detail: { topic?: string; filter?: string; reason: string }): void;
 }
 
 function isLoopback(address: string): boolean {
@@ -95,6 +110,9 @@ export class EmbeddedBroker {
   private readonly deviceOf = new WeakMap<Client, string>();
   /** Live authenticated connections per device (a device may briefly have two while reconnecting). */
   private readonly clientsOf = new Map<string, Set<Client>>();
+  /** The same for integration accounts, by account name; never reported as device links. */
+  private readonly integrationOf = new WeakMap<Client, string>();
+  private readonly integrationClients = new Map<string, Set<Client>>();
   /** Payloads the hub refused: not forwarded to any subscriber, never retained. */
   private readonly refusedPayloads = new WeakSet<Buffer>();
   /** Refusals already logged, per client and kind, so a misbehaving device logs once. */
@@ -150,6 +168,12 @@ export class EmbeddedBroker {
     aedes.on('clientDisconnect', (client: Client) => {
       const id = this.deviceOf.get(client);
       this.loggedRefusals.delete(client.id);
+      const integration = this.integrationOf.get(client);
+      if (integration) {
+        const set = this.integrationClients.get(integration);
+        set?.delete(client);
+        if (!set || set.size === 0) this.integrationClients.delete(integration);
+      }
       if (!id) return;
       const set = this.clientsOf.get(id);
       set?.delete(client);
@@ -224,7 +248,15 @@ export class EmbeddedBroker {
    * one (rotated with `device token`, possibly by another process, or removed): a leaked
    * token stops working for sessions already open, not only for new ones.
    */
-  closeRevoked(current: ReadonlyMap<string, string>): void {
+  closeRevoked(current: ReadonlyMap<string, string>, currentIntegrations: ReadonlyMap<string, string> = new Map()): void {
+    for (const [name, clients] of this.integrationClients) {
+      const valid = currentIntegrations.get(name);
+      const stale = [...clients].filter((c) => !c.closed && this.admittedUnder.get(c) !== valid);
+      if (stale.length === 0) continue;
+      this.ctx.log.warn({ integration: name, connections: stale.length }, 'integration token rotated or account disabled: closing its connections');
+      this.ctx.metrics.mqttRefused.inc({ what: 'revoked' });
+      for (const c of stale) c.close();
+    }
     for (const [deviceId, clients] of this.clientsOf) {
       const valid = current.get(deviceId);
       const stale = [...clients].filter((c) => !c.closed && this.admittedUnder.get(c) !== valid);
@@ -245,8 +277,9 @@ export class EmbeddedBroker {
     this.server = null;
     this.aedes = null;
     if (aedes) {
-      for (const set of this.clientsOf.values()) for (const c of set) c.close();
+      for (const set of [...this.clientsOf.values(), ...this.integrationClients.values()]) for (const c of set) c.close();
       this.clientsOf.clear();
+      this.integrationClients.clear();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
     }
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -261,7 +294,8 @@ export class EmbeddedBroker {
     this.refuse('protocol', address || '(unknown)', { address, connack: v.connack }, v.reason, v.reason.replace(/[0-9]+/g, 'N'));
   }
 
-  private refuse(what: 'connect' | 'publish' | 'subscribe' | 'protocol', clientId: string, detail: Record<string, unknown>, reason: string, kind = reason): void {
+  /** Counts a refusal and logs it once per client and kind; true when this one was logged. */
+  private refuse(what: 'connect' | 'publish' | 'subscribe' | 'protocol', clientId: string, detail: Record<string, unknown>, reason: string, kind = reason): boolean {
     this.ctx.metrics.mqttRefused.inc({ what });
     let seen = this.loggedRefusals.get(clientId);
     if (!seen) {
@@ -270,10 +304,12 @@ export class EmbeddedBroker {
       seen = new Set<string>();
     }
     const key = `${what}:${kind}`;
-    if (seen.has(key)) return;
+    // At most 64 kinds per client (an integration refused on ever new topics logs its first 64, then only counts).
+    if (seen.has(key) || seen.size >= 64) return false;
     seen.add(key);
     this.loggedRefusals.set(clientId, seen);
     this.ctx.log.warn({ clientId, what, reason, ...detail }, `mqtt ${what} refused`);
+    return true;
   }
 
   private preConnect(packet: { clientId?: string; clean?: boolean; username?: string; will?: { topic?: string; qos?: 0 | 1 | 2 } }): AuthError | null {
@@ -311,6 +347,8 @@ export class EmbeddedBroker {
       return authError(3, throttled);
     }
     this.ctx.connectThrottle?.attempt(address);
+    const integration = this.ctx.integrations?.nameOf(id) ?? null;
+    if (integration !== null) return this.authenticateIntegration(client, integration, id, address, password);
     if (!id || !this.ctx.isDevice(id)) return this.loginFailed(client, id, 'unknown device');
     const admittedUnder = password === undefined ? null : await this.ctx.checkToken(id, password.toString('utf8'));
     if (admittedUnder === null) return this.loginFailed(client, id, 'wrong token');
@@ -320,19 +358,43 @@ export class EmbeddedBroker {
       return authError(5, peerRefusal);
     }
     this.ctx.connectThrottle?.passed(address);
-    // A client id held by another device's live connection is refused (code 2): otherwise
-    // aedes would close that device's session, letting one device knock another offline.
-    for (const [other, clients] of this.clientsOf) {
-      if (other !== id && [...clients].some((c) => c.id === client.id && !c.closed)) {
-        this.refuse('connect', client.id, { username: id, heldBy: other }, 'client id in use by another device');
-        return authError(2, 'identifier rejected');
-      }
-    }
+    const held = this.clientIdHeld(client, id);
+    if (held) return held;
     this.deviceOf.set(client, id);
     this.admittedUnder.set(client, admittedUnder);
     const set = this.clientsOf.get(id) ?? new Set<Client>();
     set.add(client);
     this.clientsOf.set(id, set);
+    return null;
+  }
+
+  /**
+   * A client id held by another account's live connection is refused (code 2): otherwise
+   * aedes would close that session, letting one device (or an integration) knock another offline.
+   */
+  private clientIdHeld(client: Client, username: string): AuthError | null {
+    const holders = [...this.clientsOf, ...[...this.integrationClients].map(([n, c]) => [`integration:${n}`, c] as const)];
+    for (const [other, clients] of holders) {
+      if (other !== username && [...clients].some((c) => c.id === client.id && !c.closed)) {
+        this.refuse('connect', client.id, { username, heldBy: other }, 'client id in use by another device');
+        return authError(2, 'identifier rejected');
+      }
+    }
+    return null;
+  }
+
+  /** An integration account's CONNECT (after the throttle): its token, then the client id. */
+  private authenticateIntegration(client: Client, name: string, username: string, address: string, password: Buffer | undefined): AuthError | null {
+    const admittedUnder = password === undefined ? null : (this.ctx.integrations?.check(name, password.toString('utf8')) ?? null);
+    if (admittedUnder === null) return this.loginFailed(client, username, 'wrong token or unknown or disabled integration');
+    this.ctx.connectThrottle?.passed(address);
+    const held = this.clientIdHeld(client, `integration:${name}`);
+    if (held) return held;
+    this.integrationOf.set(client, name);
+    this.admittedUnder.set(client, admittedUnder);
+    const set = this.integrationClients.get(name) ?? new Set<Client>();
+    set.add(client);
+    this.integrationClients.set(name, set);
     return null;
   }
 
@@ -360,6 +422,17 @@ export class EmbeddedBroker {
         this.ctx.log.warn({ deviceId, topic: packet.topic, reason }, 'device message rejected');
       }
     };
+    const integration = this.integrationOf.get(client);
+    if (integration !== undefined) {
+      // An integration's message is only forwarded (the hub ingests devices' messages alone).
+      if (payload.length > this.limits.maxPayloadBytes) return drop(`too-large: ${payload.length} bytes > ${this.limits.maxPayloadBytes}`, 'rejected');
+      if (this.ctx.integrations?.mayPublish(integration, packet.topic)) return;
+      this.refusedPayloads.add(payload);
+      packet.retain = false;
+      const reason = 'outside the integration ACL';
+      if (this.refuse('publish', client.id, { topic: packet.topic, integration }, reason, `${reason}:${packet.topic}`)) this.ctx.integrations?.onRefused(integration, 'publish', { topic: packet.topic, reason });
+      return;
+    }
     if (!deviceId) return drop('not authenticated', 'refused');
     const acl = checkPublish(this.ctx.site, deviceId, packet.topic);
     if (!acl.allow) return drop(acl.reason, 'refused');
@@ -383,6 +456,13 @@ export class EmbeddedBroker {
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
+    const integration = this.integrationOf.get(client);
+    if (integration !== undefined) {
+      if (this.ctx.integrations?.maySubscribe(integration, sub.topic)) return { ...sub, qos: Math.min(sub.qos, MAX_QOS) as 0 | 1 };
+      const reason = 'outside the integration ACL';
+      if (this.refuse('subscribe', client.id, { filter: sub.topic, integration }, reason, `${reason}:${sub.topic}`)) this.ctx.integrations?.onRefused(integration, 'subscribe', { filter: sub.topic, reason });
+      return null;
+    }
     const deviceId = this.deviceOf.get(client);
     if (deviceId && checkSubscribe(this.ctx.site, deviceId, sub.topic)) {
       // The pre-parser already capped the request to MAX_QOS, so the SUBACK aedes writes

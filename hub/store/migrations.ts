@@ -207,4 +207,31 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX health_index_samples_ts ON health_index_samples (ts);
     `,
   },
+  {
+    version: 9,
+    name: 'integration accounts, Mosquitto password hashes',
+    // Named MQTT accounts of other systems on site (hub/integrations); the `$7$` hash of
+    // every token issued from now on, for `facility-hub export mosquitto` (hub/broker/mosquitto-hash.ts).
+    // Patterns are JSON arrays of MQTT filters. broker_accounts holds the hub's own account.
+    sql: `
+      ALTER TABLE device_tokens ADD COLUMN mosquitto_hash TEXT;
+      CREATE TABLE integrations (
+        name TEXT PRIMARY KEY,
+        description TEXT NOT NULL,
+        token_hash TEXT NOT NULL,
+        mosquitto_hash TEXT NOT NULL,
+        subscribe TEXT NOT NULL,
+        publish TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        rotated_at INTEGER,
+        disabled_at INTEGER
+      );
+      CREATE TABLE broker_accounts (
+        name TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL,
+        mosquitto_hash TEXT NOT NULL,
+        issued_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

@@ -50,6 +50,10 @@ const ACCESS: Record<string, readonly Role[] | 'public' | 'public-stream'> = {
   // An endless event stream for the hall's screen: public, answered by test/console/live.test.ts.
   'GET /api/live/public': 'public-stream',
   'GET /api/public': 'public',
+  'GET /api/integrations': ['admin'],
+  'POST /api/integrations': ['admin'],
+  'POST /api/integrations/{name}/rotate': ['admin'],
+  'POST /api/integrations/{name}/disable': ['admin'],
 };
 
 const PASSWORD = 'access-table-password';
@@ -74,7 +78,7 @@ void t.test('every OpenAPI path × every role answers as the access table says',
   for (const [op, rule] of rows) {
     if (rule === 'public-stream') continue;
     const [method, path] = op.split(' ') as ['GET' | 'POST' | 'PATCH' | 'DELETE', string];
-    const url = path.replace('{id}', 'no-such-id').replace('{username}', 'nobody').replace('{zone}', 'no-such-zone');
+    const url = path.replace('{id}', 'no-such-id').replace('{username}', 'nobody').replace('{zone}', 'no-such-zone').replace('{name}', 'nobody');
     const send = (token?: string) =>
       api.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(method === 'GET' ? {} : { payload: {} }) });
     const anonymous = await send();
