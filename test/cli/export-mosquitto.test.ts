@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import Database from 'better-sqlite3';
-import { tempDir, waitFor } from '../helpers/hub.js';
+import { startTestHub, tempDir, waitFor } from '../helpers/hub.js';
 import { connackCode, subackCodes } from '../fixtures/mqtt.js';
 import { main } from '../../hub/cli.js';
 import { readHubAccountToken } from '../../hub/broker/hub-account.js';
@@ -172,4 +172,29 @@ void t.test('export mosquitto: usage, and a data dir that does not exist', async
   t.equal(await main(['export', 'other', '--out', '/tmp/x'], c.io), 2);
   t.equal(await main(['export', 'mosquitto', '--out', '/tmp/x', '--data-dir', '/nonexistent/fh'], c.io), 1);
   t.match(c.err.at(-1), /no data dir/);
+});
+
+void t.test('a device whose old token connects to the embedded broker gets its Mosquitto hash then: no rotation needed', async (t) => {
+  const data = tempDir('fh-export-old-');
+  t.teardown(data.cleanup);
+  const cfg = ['--config', CONFIG, '--data-dir', data.dir];
+  const c = capture();
+  const th = await startTestHub({ dataDir: data.dir });
+  let stopped = false;
+  t.teardown(() => (stopped ? undefined : th.stop()));
+  for (const id of ['gate-1', 'gate-2', 'door-1', 'robot-1', 'fire-1']) th.hub.tokens.issue(id);
+  // gate-1's row as it was before migration 9: a digest, no Mosquitto hash.
+  const old = 'fhd_a-token-from-before';
+  th.hub.store.db.prepare('UPDATE device_tokens SET hash = ?, mosquitto_hash = NULL WHERE device_id = ?').run(`sha256$${sha256(old)}`, 'gate-1');
+  t.equal(th.hub.tokens.mosquittoHashes().get('gate-1'), null);
+  t.equal(await connackCode(th.mqttUrl, { username: 'gate-1', password: old, clientId: 'old-gate-1' }), 0, 'the old token still connects');
+  const stored = th.hub.tokens.mosquittoHashes().get('gate-1');
+  t.match(stored, /^\$7\$101\$/, 'and its Mosquitto hash is stored on that connect');
+  t.equal(await connackCode(th.mqttUrl, { username: 'gate-1', password: 'fhd_wrong' }), 4);
+  t.equal(th.hub.tokens.mosquittoHashes().get('gate-1'), stored, 'a wrong token changes nothing');
+  await th.stop();
+  stopped = true;
+  t.equal(await main(['export', 'mosquitto', '--out', join(data.dir, 'mq'), ...cfg], c.io), 0, c.err.join('\n'));
+  t.same(c.out, [], 'no token rotated');
+  t.match(readFileSync(join(data.dir, 'mq', 'passwd'), 'utf8'), new RegExp(`^gate-1:${stored!.replace(/[$+/]/g, '\\$&')}$`, 'm'));
 });
