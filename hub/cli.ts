@@ -67,6 +67,19 @@ inside it, what was found and what was expected). See docs/config.md.`,
 
 Issues (or rotates) the MQTT token of a device and prints it once; it is stored only as a
 hash in the data dir. Configure the device with username DEVICE_ID and this password.`,
+  integration: `Usage:
+${INTEGRATION_USAGE.split('\n').slice(0, 3).join('\n')}
+
+MQTT accounts of other systems on site: username integration.NAME, password the token that
+add and rotate print once. A pattern is an MQTT filter (+, #); publish patterns may not reach
+a device's or the hub's topics, subscribe patterns not a gate's verify messages. Changes are
+refused while a hub runs on the data dir (use /api/integrations then). See docs/security.md.`,
+  'export mosquitto': `Usage: facility-hub export mosquitto --out DIR [--config FILE] [--data-dir DIR] [--rotate-missing]
+
+Writes Mosquitto's password file, ACL file and a mosquitto.conf snippet (0600) into DIR, so
+that an external Mosquitto enforces the embedded broker's ACL. Exits 1, writing nothing, when
+a device's token predates the Mosquitto hashes, unless --rotate-missing (rotates those and
+prints "DEVICE_ID<TAB>TOKEN" once each). See docs/deploy.md.`,
   'audit verify': `Usage: facility-hub audit verify [--data-dir DIR]
 
 Checks the event log's hash chain; exits non-zero naming the first bad record when anything
@@ -100,7 +113,7 @@ Environment: FH_ADMIN_PASSWORD (first start: the admin password), FH_USER_PASSWO
 function helpRequested(argv: string[]): string | null {
   if (!argv.some((a) => a === '--help' || a === '-h')) return null;
   const [cmd, sub] = argv;
-  const key = cmd === 'config' || cmd === 'device' || cmd === 'audit' ? `${cmd} ${sub ?? ''}` : (cmd ?? '');
+  const key = cmd === 'config' || cmd === 'device' || cmd === 'audit' || cmd === 'export' ? `${cmd} ${sub ?? ''}` : (cmd ?? '');
   return key in HELP ? HELP[key as keyof typeof HELP] : null;
 }
 

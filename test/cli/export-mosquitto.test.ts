@@ -172,6 +172,10 @@ void t.test('export mosquitto: usage, and a data dir that does not exist', async
   t.equal(await main(['export', 'other', '--out', '/tmp/x'], c.io), 2);
   t.equal(await main(['export', 'mosquitto', '--out', '/tmp/x', '--data-dir', '/nonexistent/fh'], c.io), 1);
   t.match(c.err.at(-1), /no data dir/);
+  t.equal(await main(['export', 'mosquitto', '--help'], c.io), 0);
+  t.match(c.out.at(-1), /Usage: facility-hub export mosquitto --out DIR[\s\S]*--rotate-missing/);
+  t.equal(await main(['integration', 'add', '--help'], c.io), 0);
+  t.match(c.out.at(-1), /facility-hub integration add NAME --subscribe PATTERN[\s\S]*integration\.NAME/);
 });
 
 void t.test('a device whose old token connects to the embedded broker gets its Mosquitto hash then: no rotation needed', async (t) => {
