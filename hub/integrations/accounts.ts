@@ -105,6 +105,8 @@ export class IntegrationAccounts {
     const description = input.description ?? '';
     const problems: { field: string; message: string }[] = [];
     if (!NAME_RE.test(input.name)) problems.push({ field: 'name', message: `name "${input.name}": 应为小写字母、数字和“-”，最长 63 / must be lower-case letters, digits and "-", at most 63, starting with a letter or digit` });
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(description)) problems.push({ field: 'description', message: 'description: 不能含控制字符（换行、制表符等）/ must not contain control characters (line breaks, tabs)' });
     if (description.length > MAX_DESCRIPTION) problems.push({ field: 'description', message: `description: 最长 ${MAX_DESCRIPTION} 个字符 / at most ${MAX_DESCRIPTION} characters` });
     if (subscribe.length === 0 && publish.length === 0) problems.push({ field: 'subscribe', message: 'subscribe: 至少给出一个订阅或发布主题 / give at least one subscribe or publish pattern (an account that may do nothing is useless)' });
     if (subscribe.length > MAX_PATTERNS) problems.push({ field: 'subscribe', message: `subscribe: 最多 ${MAX_PATTERNS} 个 / at most ${MAX_PATTERNS} patterns` });

@@ -130,6 +130,7 @@ void t.test('patterns are validated: 400 naming the field, nothing created', asy
     [{ name: 'Bad Name', subscribe: ['a/b'] }, 'name', /./],
     [{ name: 'x', subscribe: 'fh/demo/+/status' }, 'subscribe', /./],
     [{ name: 'x', subscribe: ['a/b'], colour: 'blue' }, 'colour', /./],
+    [{ name: 'x', subscribe: ['a/b'], description: 'two\nlines' }, 'description', /control characters/],
   ];
   for (const [body, field, message] of cases) {
     const res = await post(body);
