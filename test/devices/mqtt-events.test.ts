@@ -1,6 +1,7 @@
 import t from 'tap';
 import { checkEvent, MAX_EVENT_BYTES } from '../../devices/mqtt-device.js';
-import { MQTT_KINDS, doorSpec, firePanelSpec, gateSpec, robotSpec } from '../../devices/kinds.js';
+import { MQTT_KINDS, firePanelSpec, gateSpec, robotSpec } from '../../devices/kinds.js';
+import { doorSpec } from '../../devices/door.js';
 import { startTestHub } from '../helpers/hub.js';
 import { captureLogs } from '../fixtures/logs.js';
 
@@ -41,7 +42,7 @@ void t.test('what does not fit its kind is rejected with the reason', async (t) 
     [doorSpec, { type: 'opened', marker: 'x' }, /opened: event\.marker: Unexpected property/],
     [doorSpec, { type: 'held-open', seconds: -1 }, /held-open: event\.seconds: .*(greater|>=)/i],
     [doorSpec, { type: 'opened', by: 'crowbar' }, /event\.by/],
-    [doorSpec, { type: 'self-destruct' }, /unknown event type "self-destruct" for a door \(known: opened, closed, forced-open, held-open\)/],
+    [doorSpec, { type: 'self-destruct' }, /unknown event type "self-destruct" for a door \(known: opened, closed, forced-open, held-open, open-request\)/],
     [gateSpec, { type: 'passed' }, /passed: event(\.requestId)?: .*requestId|Expected required property/],
     [gateSpec, { type: 'passed', requestId: 'has space' }, /event\.requestId/],
     [gateSpec, { type: 'offline-pass', requestId: 'o', idHash: 'xyz', sessionId: 's' }, /event\.idHash/],
