@@ -81,13 +81,20 @@ export class GpioFirePanel implements Device {
     }
     this.input = r.value;
     this.unwatch = r.value.watch((value) => this.edge(value));
-    const first = await r.value.read();
+    await this.firstRead();
+  }
+
+  /** The level at start counts at once: a panel already in alarm when the hub starts is a fire now. */
+  private async firstRead(): Promise<void> {
+    const input = this.input;
+    if (!input || this.stopped) return;
+    const first = await input.read();
     if (!first.ok) {
       this.ctx.availability.setLink(this.id, false, `GPIO ${first.error.kind}: ${first.error.message}`);
+      this.reopen = this.ctx.clock.setTimeout(() => void this.firstRead(), REOPEN_MS);
       return;
     }
     this.ctx.availability.setLink(this.id, true, 'GPIO line open');
-    // The level at start counts at once: a panel already in alarm when the hub starts is a fire now.
     if (this.pending === null && this.accepted === null) this.accept(first.value);
   }
 
@@ -105,6 +112,7 @@ export class GpioFirePanel implements Device {
     const input = this.input;
     if (!input || this.stopped) return;
     const r = await input.read();
+    if (r.ok && !this.ctx.availability.isAvailable(this.id)) this.ctx.availability.setLink(this.id, true, 'GPIO line answering');
     this.accept(r.ok ? r.value : edgeValue);
   }
 
