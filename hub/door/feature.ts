@@ -27,7 +27,7 @@ import { doorStateOf, type DoorState, type Requester } from '../../devices/door.
 import { HubError } from '../errors.js';
 import type { HubEvents } from '../events.js';
 import type { Feature, HubServices } from '../services.js';
-import { decideOpen, denyMessage, TASK_PAST_DOOR_STATES, type DoorDecision } from './policy.js';
+import { decideOpen, denyMessage, DOORWAY_STATES, TASK_PAST_DOOR_STATES, type DoorDecision } from './policy.js';
 import { doorRoutes } from './routes.js';
 
 export const DOOR_OWNER = 'door';
@@ -263,7 +263,10 @@ export function createDoorFeature(deps: DoorDeps): DoorFeature {
     lastTask.set(p.robotId, { taskId: p.taskId, state: p.state });
     if (p.doorId === null || !door(p.doorId)) return;
     const repeated = before?.taskId === p.taskId && before.state === p.state;
-    if (repeated || !(TASK_PAST_DOOR_STATES as readonly string[]).includes(p.state)) return;
+    // Through the door (inside or done), or out of the doorway some other way (re-queued).
+    const past = (TASK_PAST_DOOR_STATES as readonly string[]).includes(p.state);
+    const leftDoorway = before !== undefined && (DOORWAY_STATES as readonly string[]).includes(before.state) && !(DOORWAY_STATES as readonly string[]).includes(p.state);
+    if (repeated || !(past || leftDoorway)) return;
     const doorId = p.doorId;
     later(doorId, () => relock(doorId, `robot ${p.robotId} task ${p.taskId} ${p.state}`));
   };

@@ -56,5 +56,7 @@ export function denyMessage(reason: DenyReason): string {
 
 /** Robot task states in which the robot may pass this door (its way in, inside, its way out). */
 export const TASK_AT_DOOR_STATES = ['dispatched', 'at-door', 'in-area', 'delivered'] as const;
+/** States in which the robot is at or in the doorway: the door may stand open for it. */
+export const DOORWAY_STATES = ['at-door', 'in-area'] as const;
 /** States after which the robot is through (inside or gone): the door must then be closed and locked. */
 export const TASK_PAST_DOOR_STATES = ['delivered', 'returned', 'failed', 'suspended'] as const;

@@ -95,6 +95,17 @@ void t.test('the door is locked behind the robot (written, read back); one that 
   await r.door.jam(false);
   await waitFor(() => r.doorAlarms().length === 0, 3000, 'cleared when the door reports locked');
   t.ok(r.th.hub.events.query({ type: 'alarm.cleared' }).some((e) => e.data.id === 'door-not-locked:door-1'));
+
+  // A task that leaves the doorway some other way (re-queued, say on a low battery) relocks too.
+  const locks = (): number => r.door.executed.filter((c) => c.cmd === 'lock').length;
+  const before = locks();
+  r.task('at-door', { taskId: 'task-2' });
+  await r.settle();
+  t.equal(locks(), before, 'at the door: no lock');
+  r.task('queued', { taskId: 'task-2' });
+  await waitFor(() => locks() === before + 1, 3000, 'lock after the re-queue');
+  await r.settle();
+  t.match(r.th.hub.events.query({ type: 'door.lock' }).at(-1), { data: { why: 'robot robot-1 task task-2 queued', outcome: 'acked' } });
 });
 
 void t.test('forced-open is a critical alarm until acknowledged; held-open a major one until the door closes', async (t) => {
