@@ -177,7 +177,15 @@ export function createDoorFeature(deps: DoorDeps): DoorFeature {
     checks.delete(doorId);
     const outcome = await target.execute({ cmd: 'lock', args: {}, issuer: ACTOR });
     await events.append({ type: 'door.lock', actor: ACTOR, deviceId: doorId, sessionIds: deps.runningSessions(), data: { why, outcome: outcome.outcome, ...(outcome.error ? { error: outcome.error } : {}) } });
-    if (fireActive()) return; // the alarm came while the lock was on its way: the fire feature's unlock stands
+    if (fireActive()) {
+      // The alarm came while the lock was on its way: a retry of it may reach the door after
+      // the fire feature's unlock, so the unlock is said again (exits stay open).
+      if (deps.facility.fire.door === 'unlock') {
+        const again = await target.execute({ cmd: 'unlock', args: {}, issuer: ACTOR });
+        if (!again.ok) log.error({ doorId, outcome: again.outcome, error: again.error }, 'door not unlocked again after a lock crossed the fire alarm');
+      }
+      return;
+    }
     if (!outcome.ok) {
       await raiseNotLocked(doorId, why, `lock ${outcome.outcome}${outcome.error ? `: ${outcome.error}` : ''}`);
       return;

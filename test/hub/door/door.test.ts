@@ -188,3 +188,35 @@ void t.test('fire: the fire feature unlocks the door, every request is granted a
   t.match(r.th.hub.events.query({ type: 'door.lock' }), [{ data: { why: 'the fire alarm cleared', outcome: 'acked' } }]);
   t.same(r.doorAlarms(), []);
 });
+
+void t.test('a lock that crosses the fire alarm on its way is followed by an unlock (exits stay open)', async (t) => {
+  const r = await startDoorRig();
+  t.teardown(() => r.stop());
+  // A hand-driven controller instead of the simulator: it holds back its answer to the lock.
+  await r.door.stop();
+  const raw = await r.device('door-1');
+  const cmds: { id: string; cmd: string }[] = [];
+  await raw.subscribeAsync('fh/demo/door-1/cmd', { qos: 1 });
+  raw.on('message', (topic, payload) => {
+    if (topic !== 'fh/demo/door-1/cmd') return;
+    const m = JSON.parse(payload.toString()) as { id: string; cmd: string };
+    cmds.push(m);
+    if (m.cmd !== 'lock') void raw.publishAsync('fh/demo/door-1/cmd/ack', JSON.stringify({ id: m.id, ok: true }), { qos: 1 });
+  });
+  await raw.publishAsync('fh/demo/door-1/status', JSON.stringify({ online: true }), { qos: 1, retain: true });
+  await raw.publishAsync('fh/demo/door-1/state', JSON.stringify({ locked: false, contact: 'closed' }), { qos: 1, retain: true });
+  await waitFor(() => r.th.hub.availability.isAvailable('door-1'), 3000, 'the hand-driven door online');
+
+  r.task('delivered');
+  await waitFor(() => cmds.some((c) => c.cmd === 'lock'), 3000, 'lock sent');
+  const panel = await r.device('fire-1');
+  await panel.publishAsync('fh/demo/fire-1/event', JSON.stringify({ type: 'alarm' }), { qos: 1 });
+  await waitFor(() => cmds.some((c) => c.cmd === 'unlock'), 3000, 'the fire feature unlocks');
+  const lock = cmds.find((c) => c.cmd === 'lock')!;
+  await raw.publishAsync('fh/demo/door-1/cmd/ack', JSON.stringify({ id: lock.id, ok: true }), { qos: 1 });
+  await waitFor(() => cmds.filter((c) => c.cmd === 'unlock').length === 2, 3000, 'unlocked again after the crossing lock');
+  t.same(cmds.map((c) => c.cmd), ['lock', 'unlock', 'unlock']);
+  r.clock.advance(10_000);
+  await r.settle();
+  t.same(r.doorAlarms(), [], 'no lock check during the fire');
+});
