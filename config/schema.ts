@@ -79,7 +79,7 @@ export const KIND_TRANSPORTS: Record<DeviceKind, readonly TransportType[]> = {
   gate: ['mqtt'],
   door: ['mqtt'],
   robot: ['mqtt'],
-  'fire-panel': ['mqtt'],
+  'fire-panel': ['mqtt', 'gpio'],
   relay: ['modbus-tcp', 'modbus-rtu'],
   ups: ['modbus-tcp', 'modbus-rtu', 'nut', 'gpio'],
   broadcast: ['serial', 'tcp'],
@@ -540,6 +540,16 @@ export const FacilitySchema = Type.Object(
           {
             timeoutMs: Type.Integer({ minimum: 100, maximum: 120000, default: 5000 }),
             retries: Type.Integer({ minimum: 0, maximum: 10, default: 2 }),
+          },
+          { ...strict, default: {} },
+        ),
+        /** The sealed-area door's open-requests and relock check (hub/door, docs/door.md). */
+        door: Type.Object(
+          {
+            /** Who is let through outside any running session (the robot always needs a task at the door; nobody else during a session). */
+            outsideSessions: Type.Array(Type.Union(['card', 'button', 'key', 'remote'].map((k) => Type.Literal(k))), { uniqueItems: true, default: ['card', 'button'] }),
+            /** A door told to lock must report locked and closed within this long, else a critical alarm. */
+            lockCheckSeconds: Type.Integer({ minimum: 1, maximum: 600, default: 10 }),
           },
           { ...strict, default: {} },
         ),

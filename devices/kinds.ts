@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { MqttDevice, eventSchema, noArgs, type MqttKindSpec } from './mqtt-device.js';
 import type { DeviceContext, Device } from './types.js';
 import type { DeviceKind } from '../config/schema.js';
+import { doorSpec } from './door.js';
 
 /*
  * What each MQTT kind may report, field by field (TypeBox, compiled once; docs/contract.md
@@ -23,17 +24,6 @@ export const gateSpec: MqttKindSpec = {
     tamper: eventSchema('tamper'),
     'forced-open': eventSchema('forced-open'),
     'offline-pass': eventSchema('offline-pass', { requestId: RequestId, idHash: Type.String({ pattern: '^[0-9a-f]{64}$' }), sessionId: Type.String({ minLength: 1, maxLength: 64 }) }),
-  },
-};
-
-export const doorSpec: MqttKindSpec = {
-  kind: 'door',
-  commands: { open: noArgs, lock: noArgs, unlock: noArgs },
-  events: {
-    opened: eventSchema('opened', { by: Type.Optional(Type.Union(['card', 'button', 'key', 'remote', 'unknown'].map((b) => Type.Literal(b)))) }),
-    closed: eventSchema('closed'),
-    'forced-open': eventSchema('forced-open'),
-    'held-open': eventSchema('held-open', { seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })) }),
   },
 };
 

@@ -1,6 +1,8 @@
 import type { DeviceKind } from '../config/schema.js';
 import type { DeviceContext, Device } from './types.js';
 import { createMqttDevice } from './kinds.js';
+import { createDoorDevice } from './door.js';
+import { createFirePanelDevice } from './fire-gpio.js';
 import { createUpsDevice } from './ups.js';
 import { createRelayDevice } from './relay.js';
 import { createBroadcastDevice } from './broadcast.js';
@@ -14,9 +16,10 @@ export type KindFactory = (ctx: DeviceContext) => Device;
 
 export const KIND_FACTORIES: Partial<Record<DeviceKind, KindFactory>> = {
   gate: createMqttDevice,
-  door: createMqttDevice,
+  door: createDoorDevice,
   robot: createMqttDevice,
-  'fire-panel': createMqttDevice,
+  // A fire panel reports over MQTT, or is a dry contact on a GPIO input.
+  'fire-panel': createFirePanelDevice,
   // --- power: a unit on a hub-owned Modbus line, a NUT client or a GPIO input ---
   ups: createUpsDevice,
   relay: createRelayDevice,

@@ -11,6 +11,9 @@ import { createDeviceHealthFeature } from './device-health/feature.js';
 import { createHealthFeature } from './health/feature.js';
 import { createConsoleFeature } from './console/feature.js';
 import { createIntegrationsFeature } from './integrations/feature.js';
+import { createDoorFeature } from './door/feature.js';
+import { createRobotTaskTracker } from './door/robot-tasks.js';
+import { DoorDevice } from '../devices/door.js';
 
 /**
  * Builds a hub with every feature of the product wired in. Tests that need only the
@@ -76,6 +79,18 @@ export function createHub(opts: HubOptions): Hub {
             hub.store.stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(JAMMER_STATE_KEY, JSON.stringify(state));
           }),
       },
+    }),
+  );
+
+  // --- door: open-requests (the robot on a task only), forced/held-open alarms, relocked behind the robot ---
+  // The robot's active task at a door, from the robot.task bus events (the robot feature's activeTaskAt may replace it).
+  const robotTasks = hub.addFeature(createRobotTaskTracker({ bus: hub.bus }));
+  hub.addFeature(
+    createDoorFeature({
+      ...services,
+      log: hub.log.child({ module: 'door' }),
+      doors: () => [...hub.devices.values()].filter((d): d is DoorDevice => d instanceof DoorDevice),
+      robotTaskAt: (doorId, robotId) => robotTasks.activeTaskAt(doorId, robotId),
     }),
   );
 

@@ -27,4 +27,14 @@ export interface HubEvents extends DeviceEvents {
     actor: string;
   };
   // --- end broadcast ---
+  // --- robot tasks (the robot feature emits them; the door feature follows them) ---
+  /** A meal-delivery task changed state; doorId is the door on its route (null: none), sessionId the session it serves. */
+  'robot.task': {
+    robotId: string;
+    taskId: string;
+    state: 'queued' | 'dispatched' | 'at-door' | 'in-area' | 'delivered' | 'returned' | 'failed' | 'suspended';
+    doorId: string | null;
+    sessionId: string | null;
+  };
+  // --- end robot tasks ---
 }

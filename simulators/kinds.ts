@@ -3,34 +3,6 @@ import { SimulatedMqttDevice, type SimulatedDeviceOptions } from './mqtt-device.
 
 type Base = Omit<SimulatedDeviceOptions, 'deviceId' | 'initialState' | 'commands' | 'extraSubscriptions'>;
 
-/** Door controller: open/lock/unlock change its state; opening reports opened then closed. */
-export function doorSimulator(config: DeviceConfig, base: Base): SimulatedMqttDevice {
-  const sim: SimulatedMqttDevice = new SimulatedMqttDevice({
-    ...base,
-    deviceId: config.id,
-    initialState: { locked: true, open: false },
-    commands: {
-      open: async () => {
-        await sim.setState({ locked: false, open: true });
-        await sim.event('opened');
-        base.clock.setTimeout(() => {
-          void sim.setState({ locked: true, open: false }).then(() => sim.event('closed')).catch(() => undefined);
-        }, 5000);
-        return { ok: true };
-      },
-      lock: async () => {
-        await sim.setState({ locked: true });
-        return { ok: true };
-      },
-      unlock: async () => {
-        await sim.setState({ locked: false });
-        return { ok: true };
-      },
-    },
-  });
-  return sim;
-}
-
 /** Meal-delivery robot: delivers to a room it serves, so that nobody else enters. */
 export function robotSimulator(config: DeviceConfig, base: Base): SimulatedMqttDevice {
   const rooms = new Set(config.rooms);

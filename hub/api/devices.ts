@@ -76,7 +76,7 @@ export async function deviceRoutes(app: Api, deps: ApiDeps): Promise<void> {
       const owned = device.commandOwner?.({ cmd: request.body.cmd, args: request.body.args });
       if (owned) {
         await deps.events.append({ type: 'command.refused', actor: `user:${user.username}`, deviceId: device.id, data: { cmd: request.body.cmd, args: request.body.args, owner: owned.owner } });
-        throw new HubError('HUB_ERR_CONFLICT', [`${owned.what} is switched only by the ${owned.owner} feature (${owned.owner === 'jammers' ? 'use /api/jammers' : 'see its API'})`], { owner: owned.owner, deviceId: device.id });
+        throw new HubError('HUB_ERR_CONFLICT', [`${owned.what} is switched only by the ${owned.owner} feature (${owned.owner === 'jammers' ? 'use /api/jammers' : owned.owner === 'door' ? 'use /api/doors' : 'see its API'})`], { owner: owned.owner, deviceId: device.id });
       }
       const outcome = await device.execute({
         cmd: request.body.cmd,

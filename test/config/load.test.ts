@@ -81,6 +81,7 @@ devices:
   t.same(f.policy, {
     checkIn: { faceThreshold: 0.8, allowReentry: false, language: 'zh', opensMinutes: 60, passageTimeoutSeconds: 120 },
     commands: { timeoutMs: 5000, retries: 2 },
+    door: { outsideSessions: ['card', 'button'], lockCheckSeconds: 10 },
     audit: { checkpointEvents: 1000, checkpointMinutes: 5 },
   });
   t.match(f.devices[0], { rooms: [], zones: [], options: {}, simulated: false });

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { checkEvent, MAX_EVENT_BYTES } from '../../devices/mqtt-device.js';
-import { MQTT_KINDS, doorSpec, firePanelSpec, gateSpec, robotSpec } from '../../devices/kinds.js';
+import { MQTT_KINDS, firePanelSpec, gateSpec, robotSpec } from '../../devices/kinds.js';
+import { doorSpec } from '../../devices/door.js';
 import { startTestHub } from '../helpers/hub.js';
 import { captureLogs } from '../fixtures/logs.js';
 
@@ -19,6 +20,9 @@ void t.test('every kind accepts the events other code and the simulators rely on
     [doorSpec, { type: 'closed', ts: NOW }],
     [doorSpec, { type: 'forced-open' }],
     [doorSpec, { type: 'held-open', seconds: 90 }],
+    [doorSpec, { type: 'open-request', requestId: 'door-1-42', requester: { kind: 'robot', id: 'robot-1' } }],
+    [doorSpec, { type: 'open-request', requestId: 'r:7', requester: { kind: 'card', id: '0012345678' }, ts: NOW }],
+    [doorSpec, { type: 'opened', by: 'robot', requestId: 'door-1-42' }],
     [robotSpec, { type: 'arrived', room: 'room-1' }],
     [robotSpec, { type: 'delivered', room: 'room-2', item: '午餐' }],
     [robotSpec, { type: 'returned' }],
@@ -41,7 +45,11 @@ void t.test('what does not fit its kind is rejected with the reason', async (t) 
     [doorSpec, { type: 'opened', marker: 'x' }, /opened: event\.marker: Unexpected property/],
     [doorSpec, { type: 'held-open', seconds: -1 }, /held-open: event\.seconds: .*(greater|>=)/i],
     [doorSpec, { type: 'opened', by: 'crowbar' }, /event\.by/],
-    [doorSpec, { type: 'self-destruct' }, /unknown event type "self-destruct" for a door \(known: opened, closed, forced-open, held-open\)/],
+    [doorSpec, { type: 'open-request', requester: { kind: 'robot', id: 'robot-1' } }, /open-request: event.*requestId/],
+    [doorSpec, { type: 'open-request', requestId: 'r-1', requester: { kind: 'drone', id: 'd-1' } }, /event\.requester\.kind/],
+    [doorSpec, { type: 'open-request', requestId: 'r-1', requester: { kind: 'card', id: 'has space' } }, /event\.requester\.id/],
+    [doorSpec, { type: 'open-request', requestId: 'r-1', requester: { kind: 'card', id: 'c', name: '张三' } }, /Unexpected property/],
+    [doorSpec, { type: 'self-destruct' }, /unknown event type "self-destruct" for a door \(known: opened, closed, forced-open, held-open, open-request\)/],
     [gateSpec, { type: 'passed' }, /passed: event(\.requestId)?: .*requestId|Expected required property/],
     [gateSpec, { type: 'passed', requestId: 'has space' }, /event\.requestId/],
     [gateSpec, { type: 'offline-pass', requestId: 'o', idHash: 'xyz', sessionId: 's' }, /event\.idHash/],

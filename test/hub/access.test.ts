@@ -42,6 +42,8 @@ const ACCESS: Record<string, readonly Role[] | 'public' | 'public-stream'> = {
   'DELETE /api/jammers/{zone}/override': ['admin'],
   'POST /api/jammers/interlock/release': ['admin'],
   'GET /api/jammers/report': ['admin', 'supervisor'],
+  'GET /api/doors': ['admin', 'supervisor', 'operator', 'viewer'],
+  'POST /api/doors/{id}/open': ['admin'],
   'GET /api/console/facility': ['admin', 'supervisor', 'operator', 'viewer'],
   'GET /api/health/index': ['admin', 'supervisor', 'operator', 'viewer'],
   'POST /api/live/ticket': ['admin', 'supervisor', 'operator', 'viewer'],

@@ -683,7 +683,13 @@ function Jammers() {
     <h2>${t('robot.tasks')}</h2>
     ${r ? html`<ul>${(Array.isArray(r) ? r : r.tasks || []).map((x) => html`<li>${x.id} ${roomName(x.room)} ${x.status}</li>`)}</ul>` : html`<p class="na" id="robot-na">${t('na')}</p>`}
     <h2>${t('door.title')}</h2>
-    <ul>${doors.map((d) => html`<li>${d.name}：${d.available ? t('yes') : t('no')} ${d.state && d.state.open !== undefined ? (d.state.open ? '开 / open' : '关 / closed') : ''}</li>`)}</ul>
+    <ul>${doors.map((d) => {
+      // The door reports `contact` (docs/door.md); older controllers said `open: true|false`.
+      const st = d.state || {};
+      const open = st.contact !== undefined ? st.contact === 'open' : st.open;
+      const lock = st.locked === undefined ? '' : st.locked ? ' 已锁 / locked' : ' 未锁 / unlocked';
+      return html`<li>${d.name}：${d.available ? t('yes') : t('no')} ${open === undefined ? '' : open ? '开 / open' : '关 / closed'}${lock}</li>`;
+    })}</ul>
   </section>`;
 }
 
