@@ -88,6 +88,8 @@ const view = (row: UserRow): User => ({ username: row.username, displayName: row
 export class Users {
   /** Verified against for unknown names; made once, off the event loop. */
   private dummyHash: Promise<string> | null = null;
+  /** Told after a logout or a user change, so that open streams re-check their tokens (hub/api/live.ts). */
+  private readonly tokenListeners = new Set<() => void>();
 
   constructor(
     private readonly store: Store,
@@ -174,7 +176,21 @@ export class Users {
         if (ended > 0) log('user.tokens-ended', { tokens: ended });
       }
     });
+    this.tokensChanged();
     return this.info(username) as UserInfo;
+  }
+
+  /**
+   * Calls `listener` after a token was logged out or a user was changed (disabled, new
+   * password, new role): whoever holds a token for longer than one request re-checks it.
+   */
+  onTokensEnded(listener: () => void): () => void {
+    this.tokenListeners.add(listener);
+    return () => this.tokenListeners.delete(listener);
+  }
+
+  private tokensChanged(): void {
+    for (const l of this.tokenListeners) l();
   }
 
   /** An enabled user, or null. */
@@ -228,6 +244,7 @@ export class Users {
 
   async logout(token: string): Promise<void> {
     await this.store.write(() => this.store.stmt('DELETE FROM api_tokens WHERE token_hash = ?').run(sha256(token)));
+    this.tokensChanged();
   }
 
   private row(username: string): UserRow | undefined {

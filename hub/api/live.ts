@@ -7,7 +7,10 @@
  * EventSource cannot send an Authorization header, and a bearer token in a URL ends up in
  * proxy and browser history: the page first asks for a ticket with its token
  * (`POST /api/live/ticket`), a random single-use value valid for 30 s, and opens the stream
- * with `?ticket=`. The stream lives as long as the ticket's user may read the API.
+ * with `?ticket=`. The stream lives as long as the token that asked for the ticket may read
+ * the API: it is ended when that token is logged out, when its user is disabled, gets a new
+ * password or a role that may not read the feed (at once: Users tells us), and when the token
+ * expires (noticed at the next heartbeat, within HEARTBEAT_MS).
  */
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -16,7 +19,7 @@ import { HubError } from '../errors.js';
 import { formatTime } from '../../kernel/time.js';
 import type { Clock, TimerHandle } from '../../kernel/clock.js';
 import type { EventLog, StoredEvent } from '../store/events.js';
-import type { User } from '../users.js';
+import type { User, Users } from '../users.js';
 import { STAFF, type Api, type ApiDeps, type RoutePlugin } from './types.js';
 
 /** A ticket is good for this long (ms), once: enough to open the stream right after asking. */
@@ -40,6 +43,8 @@ export interface LiveDeps {
 interface Client {
   res: ServerResponse;
   user: User | null;
+  /** The bearer token the ticket was asked with (null for a public stream): re-checked, never sent. */
+  token: string | null;
   /** For a public stream: which one; null for the event stream. */
   stream: string | null;
   /** The last seq written: a record committed just before a replay's query is heard again by the listener. */
@@ -63,16 +68,35 @@ function open(res: ServerResponse): void {
   res.write('retry: 2000\n\n');
 }
 
+/** Whether a bearer token still belongs to an enabled user whose role may read the feed. */
+function mayRead(users: Users, token: string): boolean {
+  const u = users.authenticate(token);
+  return u !== null && u !== 'expired' && STAFF.includes(u.role);
+}
+
 export function liveRoutes(live: LiveDeps): RoutePlugin {
-  return async (app: Api, _deps: ApiDeps) => {
-    const tickets = new Map<string, { user: User; expires: number }>();
+  return async (app: Api, deps: ApiDeps) => {
+    const tickets = new Map<string, { user: User; token: string; expires: number }>();
     const clients = new Set<Client>();
     const view = (e: StoredEvent) => ({ ...e, time: formatTime(e.ts, live.utcOffset) });
+
+    /** Ends every event stream whose token may no longer read the feed (logged out, expired, disabled, demoted). */
+    const revalidate = (users: Users): void => {
+      for (const c of clients) {
+        if (c.token === null || mayRead(users, c.token)) continue;
+        clients.delete(c);
+        c.res.end(frame(null, 'ended', { reason: 'login ended' }));
+      }
+    };
+    const offTokens = deps.users.onTokensEnded(() => revalidate(deps.users));
 
     // One listener for every client; it runs after the record is committed.
     let closed = false;
     live.events.onAppended((e) => {
       if (closed) return;
+      // A user change (disabled, new role) is checked before the record goes out, so the
+      // disabled user's stream does not receive it.
+      if (e.type.startsWith('user.')) revalidate(deps.users);
       const changed = new Set<string>();
       for (const c of clients) {
         if (c.stream === null) {
@@ -90,10 +114,12 @@ export function liveRoutes(live: LiveDeps): RoutePlugin {
     const heartbeat: TimerHandle = live.clock.setInterval(() => {
       const now = live.clock.now();
       for (const [k, t] of tickets) if (t.expires <= now) tickets.delete(k);
+      revalidate(deps.users); // an expired token is noticed here
       for (const c of clients) c.res.write(': keep-alive\n\n');
     }, HEARTBEAT_MS);
     app.addHook('onClose', async () => {
       closed = true;
+      offTokens();
       heartbeat.cancel();
       for (const c of clients) c.res.end();
       clients.clear();
@@ -122,7 +148,9 @@ export function liveRoutes(live: LiveDeps): RoutePlugin {
         }
         const ticket = randomBytes(24).toString('base64url');
         const expires = live.clock.now() + TICKET_TTL_MS;
-        tickets.set(ticket, { user: request.user!, expires });
+        // The access check has authenticated this header; the stream is tied to this very token.
+        const token = String(request.headers.authorization).slice(7).trim();
+        tickets.set(ticket, { user: request.user!, token, expires });
         return { ticket, expiresAt: formatTime(expires, live.utcOffset) };
       },
     );
@@ -149,6 +177,8 @@ export function liveRoutes(live: LiveDeps): RoutePlugin {
         const t = tickets.get(request.query.ticket);
         tickets.delete(request.query.ticket);
         if (!t || t.expires <= live.clock.now()) throw new HubError('HUB_ERR_UNAUTHENTICATED', [], { reason: 'live ticket unknown, used or expired' });
+        // Logged out (or disabled) between the ticket and the stream: refused like a used ticket.
+        if (!mayRead(deps.users, t.token)) throw new HubError('HUB_ERR_UNAUTHENTICATED', [], { reason: 'the login that asked for this ticket has ended' });
         const header = request.headers['last-event-id'];
         const fromHeader = typeof header === 'string' && /^\d{1,15}$/.test(header) ? Number(header) : undefined;
         const after = fromHeader ?? request.query.after;
@@ -165,7 +195,7 @@ export function liveRoutes(live: LiveDeps): RoutePlugin {
           lastSeq = Math.max(after, missed.at(-1)?.seq ?? after);
         }
         res.write(frame(null, 'hello', { head: live.events.count(), user: t.user.username, role: t.user.role }));
-        attach({ res, user: t.user, stream: null, lastSeq });
+        attach({ res, user: t.user, token: t.token, stream: null, lastSeq });
       },
     );
 
@@ -178,7 +208,7 @@ export function liveRoutes(live: LiveDeps): RoutePlugin {
           const res = reply.raw;
           open(res);
           res.write(frame(null, name, live.publicStreams![name]!.snapshot()));
-          attach({ res, user: null, stream: name, lastSeq: 0 });
+          attach({ res, user: null, token: null, stream: name, lastSeq: 0 });
         },
       );
     }

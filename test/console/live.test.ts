@@ -1,5 +1,7 @@
 import t from 'tap';
 import http from 'node:http';
+import { ManualClock } from '../../kernel/clock.js';
+import { TOKEN_TTL_MS } from '../../hub/users.js';
 import { startTestHub, type TestHub } from '../helpers/hub.js';
 
 // The live feed over a real socket: Server-Sent Events, tickets, resuming after a break.
@@ -17,6 +19,9 @@ function openStream(th: TestHub, path: string, headers: Record<string, string> =
   let status = 0;
   let contentType = '';
   let buffer = '';
+  let markEnded: () => void = () => undefined;
+  /** Resolves when the server ends the response (not when we close it). */
+  const ended = new Promise<void>((resolve) => (markEnded = resolve));
   const req = http.get({ host: '127.0.0.1', port: th.hub.httpPort, path, headers });
   const ready = new Promise<void>((resolve, reject) => {
     req.on('error', reject);
@@ -24,6 +29,7 @@ function openStream(th: TestHub, path: string, headers: Record<string, string> =
       status = res.statusCode ?? 0;
       contentType = String(res.headers['content-type'] ?? '');
       res.setEncoding('utf8');
+      res.on('end', () => markEnded());
       res.on('data', (chunk: string) => {
         buffer += chunk;
         let i;
@@ -54,7 +60,7 @@ function openStream(th: TestHub, path: string, headers: Record<string, string> =
     }
     return frames;
   };
-  return { ready, next, frames, close: () => req.destroy(), status: () => status, contentType: () => contentType };
+  return { ready, next, ended, frames, close: () => req.destroy(), status: () => status, contentType: () => contentType };
 }
 
 async function ticket(th: TestHub, token: string): Promise<string> {
@@ -116,6 +122,61 @@ void t.test('every committed record arrives with its seq as the id; a reconnect 
   const resumed = await s3.next(2);
   t.match(resumed[0], { event: 'event', data: { type: 'test.four' } });
   t.equal(resumed[1]!.event, 'hello');
+});
+
+void t.test('a stream ends with its login: logout, a disabled user, a role that may not read it, an expired token', async (t) => {
+  const clock = new ManualClock(Date.now());
+  const th = await startTestHub({ full: true, clock });
+  t.teardown(() => th.stop());
+  const app = th.hub.api();
+  const admin = await th.login();
+  const patch = async (username: string, payload: Record<string, unknown>) => {
+    const res = await app.inject({ method: 'PATCH', url: `/api/users/${username}`, headers: { authorization: `Bearer ${admin}` }, payload });
+    t.equal(res.statusCode, 200, `PATCH ${username} ${JSON.stringify(payload)}`);
+  };
+  for (const name of ['live-a', 'live-b', 'live-c', 'live-d']) await th.hub.users.create(name, 'operator', 'live-test-password');
+  const open = async (username: string) => {
+    const token = await th.login(username, 'live-test-password');
+    const s = openStream(th, `/api/live?ticket=${await ticket(th, token)}`);
+    t.teardown(s.close);
+    await s.next(1);
+    return { s, token };
+  };
+
+  // Logout: the stream of that token ends at once; another user's stream stays.
+  const a = await open('live-a');
+  const b = await open('live-b');
+  const out = await app.inject({ method: 'POST', url: '/api/auth/logout', headers: { authorization: `Bearer ${a.token}` } });
+  t.equal(out.statusCode, 204);
+  await a.s.ended;
+  t.match(a.s.frames.at(-1), { event: 'ended' }, 'told why before the end');
+  await th.hub.events.append({ type: 'test.after-logout', actor: 'hub' });
+  t.match((await b.s.next(2))[1], { event: 'event', data: { type: 'test.after-logout' } }, 'the other stream goes on');
+  t.notOk(a.s.frames.some((f) => f.event === 'event' && (f.data as { type: string }).type === 'test.after-logout'), 'nothing after logout');
+
+  // A ticket asked for before a logout opens nothing after it.
+  const c = await th.login('live-c', 'live-test-password');
+  const early = await ticket(th, c);
+  await app.inject({ method: 'POST', url: '/api/auth/logout', headers: { authorization: `Bearer ${c}` } });
+  t.equal((await app.inject({ method: 'GET', url: `/api/live?ticket=${early}` })).statusCode, 401, 'the ticket died with its login');
+
+  // Disabled by an admin: ended before the user.disabled record reaches it.
+  await patch('live-b', { disabled: true });
+  await b.s.ended;
+  t.notOk(b.s.frames.some((f) => f.event === 'event' && (f.data as { type: string }).type === 'user.disabled'), 'the disabled user does not see its own disabling');
+
+  // A role that may not read the feed (the platform's integration account).
+  const d = await open('live-d');
+  await patch('live-d', { role: 'platform' });
+  await d.s.ended;
+
+  // Expiry: the token runs out and the next heartbeat ends the stream.
+  const e = openStream(th, `/api/live?ticket=${await ticket(th, admin)}`);
+  t.teardown(e.close);
+  await e.next(1);
+  clock.advance(TOKEN_TTL_MS + 16_000);
+  await e.ended;
+  t.pass('an expired token ends its stream');
 });
 
 void t.test('the public stream and /api/public: rooms, counts and jammer state, nothing personal, no login', async (t) => {

@@ -17,6 +17,7 @@ import { startPaSimulator, type PaSimulator } from '../../simulators/pa-controll
 import { startUpsSimulator, type UpsSimulator } from '../../simulators/ups-modbus.js';
 import { startRelaySimulator } from '../../simulators/relay-modbus.js';
 import { gateSimulator, type GateSimulator } from '../../simulators/gate.js';
+import { firePanelSimulator, type FirePanelSimulator } from '../../simulators/kinds.js';
 import { ADMIN_PASSWORD, facility, tempDir, waitFor } from './hub.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -34,6 +35,8 @@ export interface ConsoleRig {
   pa: PaSimulator;
   ups: UpsSimulator;
   gate: GateSimulator;
+  /** The fire panel over MQTT: `alarm()` / `clear()`. */
+  fire: FirePanelSimulator;
   checkin: CheckIn;
   health: HealthFeature;
   stop(): Promise<void>;
@@ -51,6 +54,7 @@ rooms:
 devices:
   - { id: gate-1, kind: gate, name: 评标区入口闸机一, transport: { type: mqtt }, zones: [eval] }
   - { id: door-1, kind: door, name: 评标区门禁, transport: { type: mqtt }, zones: [eval] }
+  - { id: fire-1, kind: fire-panel, name: 消防报警主机, transport: { type: mqtt }, zones: [eval] }
   - id: pa-1
     kind: broadcast
     name: 广播主机
@@ -142,7 +146,17 @@ export async function startConsoleRig(): Promise<ConsoleRig> {
     });
     await gate.start();
     stops.push(() => gate.stop());
-    return { hub, base: `http://127.0.0.1:${hub.httpPort}`, pa, ups, gate, checkin, health, stop };
+    const fire = firePanelSimulator(hub.facility.devices.find((d) => d.id === 'fire-1')!, {
+      url: `mqtt://127.0.0.1:${hub.mqttPort}`,
+      site: 'demo',
+      token: hub.tokens.issue('fire-1'),
+      clock,
+      log,
+      reconnectMs: 0,
+    });
+    await fire.start();
+    stops.push(() => fire.stop());
+    return { hub, base: `http://127.0.0.1:${hub.httpPort}`, pa, ups, gate, fire, checkin, health, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -46,6 +46,7 @@ void t.test('users API: admin adds, lists, changes; each change logged naming th
   const short = await call(th, 'POST', '/api/users', admin, { username: 'shorty', role: 'viewer', password: 'short' });
   t.equal(short.status, 400);
   t.match(short.body.message, /password must have at least 12 characters/);
+  t.match(short.body, { code: 'HUB_ERR_VALIDATION', details: { field: 'body.password' } }, 'the 400 names the field as the schema errors do');
   const badRole = await call(th, 'POST', '/api/users', admin, { username: 'x', role: 'root', password: 'long-enough-pass' });
   t.equal(badRole.status, 400);
   t.match(badRole.body.message, /body.role/);
@@ -79,6 +80,8 @@ void t.test('users API: admin adds, lists, changes; each change logged naming th
 
   // A new password ends the tokens too; the old password no longer works.
   const sup2 = await th.login('li.jiandu', 'supervisor-pass-1');
+  const shortReset = await call(th, 'PATCH', '/api/users/li.jiandu', admin, { password: 'short' });
+  t.match(shortReset, { status: 400, body: { code: 'HUB_ERR_VALIDATION', details: { field: 'body.password' } } }, 'a short new password: 400 naming the field');
   t.equal((await call(th, 'PATCH', '/api/users/li.jiandu', admin, { password: 'new-supervisor-pass' })).status, 200);
   t.equal((await call(th, 'GET', '/api/auth/me', sup2)).status, 401);
   t.ok(await th.login('li.jiandu', 'new-supervisor-pass'));

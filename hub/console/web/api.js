@@ -75,6 +75,7 @@ export function connectLive({ onEvent, onState, onReset }) {
     if (stopped) return;
     try {
       const { ticket } = await api('POST', '/api/live/ticket');
+      if (stopped) return; // logged out while the ticket was on its way: open nothing
       const q = new URLSearchParams({ ticket });
       if (lastSeq !== null) q.set('after', String(lastSeq));
       source = new EventSource(`/api/live?${q}`);

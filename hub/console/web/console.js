@@ -11,6 +11,7 @@ import { lineChart } from '/console/chart.js';
 const html = htm.bind(h);
 const FEED_MAX = 50;
 const SESSION_COLOURS = ['#2f6fde', '#d9822b', '#2e9d5b', '#9b51e0', '#c0392b', '#16a2b8'];
+const ROLES = ['admin', 'supervisor', 'operator', 'platform', 'viewer'];
 const VIEWS = ['floor', 'sessions', 'supervise', 'power', 'alarms', 'timeline', 'health', 'devices', 'jammers', 'users'];
 
 const S = {
@@ -137,6 +138,8 @@ function onEvent(e) {
   if (e.type.startsWith('power.') || e.type.startsWith('relay.') || e.type.startsWith('ups')) refreshSoon('power', load.power);
   if (e.type.startsWith('device.')) refreshSoon('devices', load.devices);
   if (e.type.startsWith('broadcast.')) refreshSoon('broadcast', load.broadcast);
+  if ((e.type.startsWith('jammer.') || isFire(e)) && S.view === 'jammers') refreshSoon('jammers', () => load.optional('jammers', '/api/jammers'));
+  if (e.type.startsWith('user.') && S.view === 'users' && can.admin()) refreshSoon('users', () => load.optional('users', '/api/users'));
   if (isFire(e)) S.fire = e.data.type === 'clear' ? null : { deviceId: e.deviceId, time: e.time };
   if (S.view === 'timeline' && S.selected && e.sessionIds.includes(S.selected)) S.timeline.push(e);
   update();
@@ -351,6 +354,76 @@ function liveCall(ev, start) {
   }
 }
 
+/** A message under a form; `error` marks it as an error (red). */
+function tell(key, text, error = false) {
+  S.messages[`${key}Error`] = error;
+  say(key, text);
+}
+
+/** The server's answer to a refused request, field included, after the Chinese prefix. */
+const refused = (err) => t('err.refused', { message: err.message });
+
+function overrideJammer(ev) {
+  const f = formData(ev);
+  const reason = (f.reason || '').trim();
+  const minutes = Number(f.minutes);
+  // The same rules as the server (docs/jammers.md): checked here first so the admin reads why at once.
+  if (reason.length < 2) return tell('jam', t('jam.needReason'), true);
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > 10080) return tell('jam', t('jam.needExpiry'), true);
+  tell('jam', '…');
+  api('POST', `/api/jammers/${encodeURIComponent(f.zone)}/override`, { mode: f.mode, reason, minutes })
+    .then((z) => tell('jam', t('jam.applied', { zone: roomName(z.room) || z.name, cause: code('jcause', z.cause) })))
+    .then(() => load.optional('jammers', '/api/jammers'))
+    .then(update)
+    .catch((err) => tell('jam', refused(err), true));
+}
+
+function endOverride(form) {
+  const f = Object.fromEntries(new FormData(form).entries());
+  const reason = (f.reason || '').trim();
+  if (reason.length < 2) return tell('jam', t('jam.needReason'), true);
+  api('DELETE', `/api/jammers/${encodeURIComponent(f.zone)}/override`, { reason })
+    .then((z) => tell('jam', t('jam.ended', { zone: roomName(z.room) || z.name, cause: code('jcause', z.cause) })))
+    .then(() => load.optional('jammers', '/api/jammers'))
+    .then(update)
+    .catch((err) => tell('jam', refused(err), true));
+}
+
+const reloadUsers = () => load.optional('users', '/api/users').then(update);
+
+function createUser(ev) {
+  const f = formData(ev);
+  const form = ev.currentTarget;
+  const body = { username: f.username, role: f.role, password: f.password, ...(f.displayName.trim() ? { displayName: f.displayName.trim() } : {}) };
+  api('POST', '/api/users', body)
+    .then((u) => {
+      form.reset();
+      tell('users', t('users.created.ok', { user: u.username, role: code('role', u.role) }));
+    })
+    .catch((err) => tell('users', refused(err), true))
+    .finally(reloadUsers);
+}
+
+function changeUser(username, changes) {
+  api('PATCH', `/api/users/${encodeURIComponent(username)}`, changes)
+    .then((u) =>
+      tell('users', changes.role !== undefined ? t('users.roleChanged', { user: u.username, role: code('role', u.role) }) : t(u.disabled ? 'users.disabledOk' : 'users.enabledOk', { user: u.username })),
+    )
+    .catch((err) => tell('users', refused(err), true))
+    .finally(reloadUsers); // a refused change shows the server's value again
+}
+
+function resetPassword(ev) {
+  const f = formData(ev);
+  const form = ev.currentTarget;
+  api('PATCH', `/api/users/${encodeURIComponent(f.username)}`, { password: f.password })
+    .then((u) => {
+      form.reset();
+      tell('users', t('users.resetOk', { user: u.username }));
+    })
+    .catch((err) => tell('users', refused(err), true));
+}
+
 // --- views --------------------------------------------------------------------------------
 
 function Header() {
@@ -546,8 +619,8 @@ function Supervise() {
     <h2>${t('warn.log')}</h2>
     <table id="warn-log"><thead><tr><th>${t('tl.time')}</th><th>${t('tl.type')}</th><th>${t('warn.target')}</th><th>${t('tl.actor')}</th><th>${t('tl.detail')}</th></tr></thead>
       <tbody>${(b ? b.recent : []).map(
-        (e) => html`<tr key=${e.id}><td>${dateTime(e.at)}</td><td>${e.source}</td><td>${(e.rooms || []).map(roomName).join('、')}${e.seat ? ` ${t('seat.n', { n: e.seat })}` : ''}</td>
-          <td>${e.displayName || e.by}</td><td>${e.reason || ''} ${e.confirmed ? '✓' : ''}</td></tr>`,
+        (e) => html`<tr key=${e.id} data-id=${e.id}><td>${dateTime(e.at)}</td><td class="source">${code('source', e.source)}</td><td>${(e.rooms || []).map((r) => roomName(r)).join('、')}${e.seat ? ` ${t('seat.n', { n: e.seat })}` : ''}</td>
+          <td>${e.displayName || actorText(e.by)}</td><td class="detail">${[e.reason, e.message && e.message.text].filter(Boolean).join(' · ')} · ${e.confirmed ? t('warn.logConfirmed') : t('warn.logUnconfirmed')}</td></tr>`,
       )}</tbody></table>
   </section>`;
 }
@@ -671,15 +744,40 @@ function Devices() {
   </table>`;
 }
 
+/** The jammer zones with their state and cause, and the admin override (reason and expiry required). */
+function JammerZones({ jammers: j }) {
+  if (!j) return html`<p class="na" id="jammers-na">${t('na')}</p>`;
+  const zones = Array.isArray(j) ? j : j.zones || [];
+  const state = (z) => (z.on === null ? t('jam.unknown') : z.on ? t('jam.on') : t('jam.off'));
+  return html`
+    ${j.interlock && html`<p class="banner alert" id="jam-interlock">${t('jcause.fire-interlock')} · ${dateTime(j.interlock.since)}</p>`}
+    <table id="jammer-zones"><thead><tr><th>${t('jam.zone')}</th><th>${t('jam.state')}</th><th>${t('jam.cause')}</th><th>${t('jam.override')}</th></tr></thead>
+      <tbody>${zones.map(
+        (z) => html`<tr key=${z.id} data-zone=${z.id}><td>${roomName(z.room) || z.name || z.id}</td>
+          <td class=${z.failing ? 'unavailable' : ''}>${state(z)}${z.failing ? ` · ${t('jam.failing')}` : ''}</td>
+          <td class="cause">${code('jcause', z.cause)}${(z.sessions || []).length ? ` · ${z.sessions.map((s) => s.code).join('、')}` : ''}</td>
+          <td class="override">${z.override ? t('jam.overrideText', { mode: z.override.mode === 'on' ? t('jam.on') : t('jam.off'), reason: z.override.reason, by: z.override.by, until: dateTime(z.override.until) }) : ''}</td></tr>`,
+      )}</tbody></table>
+    ${can.admin() &&
+    html`<form id="jam-override" class="panel" noValidate onSubmit=${overrideJammer}>
+      <h3>${t('jam.override')}</h3>
+      <label>${t('jam.zone')} <select name="zone">${zones.map((z) => html`<option value=${z.id}>${roomName(z.room) || z.name || z.id}</option>`)}</select></label>
+      <label>${t('jam.mode')} <select name="mode"><option value="off">${t('jam.forceOff')}</option><option value="on">${t('jam.forceOn')}</option></select></label>
+      <label>${t('jam.reason')} <input name="reason" maxlength="500" /></label>
+      <label>${t('jam.expiry')} <input name="minutes" type="number" min="1" max="10080" value="30" /></label>
+      <button type="submit" name="apply">${t('jam.apply')}</button>
+      <button type="button" name="end" onClick=${(ev) => endOverride(ev.currentTarget.form)}>${t('jam.end')}</button>
+      <p id="jam-result" role="status" class=${S.messages.jamError ? 'error' : ''}>${S.messages.jam || ''}</p>
+    </form>`}`;
+}
+
 function Jammers() {
   const j = S.optional.jammers;
   const r = S.optional.robot;
   const doors = S.devices.filter((d) => d.kind === 'door');
   return html`<section id="jammers">
     <h2>${t('nav.jammers')}</h2>
-    ${j ? html`<table><thead><tr><th>${t('jam.zone')}</th><th>${t('jam.state')}</th><th>${t('tl.detail')}</th></tr></thead>
-      <tbody>${(Array.isArray(j) ? j : j.zones || []).map((z) => html`<tr><td>${roomName(z.room) || z.name || z.id}</td><td>${z.on ? t('jam.on') : t('jam.off')}</td><td>${z.cause || ''}</td></tr>`)}</tbody></table>`
-    : html`<p class="na" id="jammers-na">${t('na')}</p>`}
+    <${JammerZones} jammers=${j} />
     <h2>${t('robot.tasks')}</h2>
     ${r ? html`<ul>${(Array.isArray(r) ? r : r.tasks || []).map((x) => html`<li>${x.id} ${roomName(x.room)} ${x.status}</li>`)}</ul>` : html`<p class="na" id="robot-na">${t('na')}</p>`}
     <h2>${t('door.title')}</h2>
@@ -693,11 +791,38 @@ function Jammers() {
   </section>`;
 }
 
+/** User administration (admins only; the server enforces it): create, role, disable/enable, password reset. */
 function Users() {
   const u = S.optional.users;
   if (!u) return html`<p class="na" id="users-na">${t('na')}</p>`;
-  return html`<table id="users"><thead><tr><th>${t('users.name')}</th><th>${t('users.display')}</th><th>${t('users.role')}</th></tr></thead>
-    <tbody>${(Array.isArray(u) ? u : u.users || []).map((x) => html`<tr><td>${x.username}</td><td>${x.displayName}</td><td>${code('role', x.role)}</td></tr>`)}</tbody></table>`;
+  const list = Array.isArray(u) ? u : u.users || [];
+  const roleOptions = (initial) => ROLES.map((r) => html`<option value=${r} selected=${r === initial}>${code('role', r)}</option>`);
+  return html`<section id="users-view">
+    <table id="users"><thead><tr><th>${t('users.name')}</th><th>${t('users.display')}</th><th>${t('users.role')}</th><th>${t('users.state')}</th><th>${t('users.created')}</th><th></th></tr></thead>
+      <tbody>${list.map(
+        (x) => html`<tr key=${x.username} data-user=${x.username} class=${x.disabled ? 'disabled' : ''}><td>${x.username}</td><td>${x.displayName}</td>
+          <td><select name="role" aria-label=${t('users.role')} value=${x.role} onChange=${(ev) => changeUser(x.username, { role: ev.currentTarget.value })}>${roleOptions(x.role)}</select></td>
+          <td class="state">${x.disabled ? t('users.disabled') : t('users.enabled')}</td><td>${dateTime(x.createdAt)}</td>
+          <td><button type="button" class="toggle" onClick=${() => changeUser(x.username, { disabled: !x.disabled })}>${x.disabled ? t('users.enable') : t('users.disable')}</button></td></tr>`,
+      )}</tbody></table>
+    <p id="users-result" role="status" class=${S.messages.usersError ? 'error' : ''}>${S.messages.users || ''}</p>
+    <div class="forms">
+      <form id="new-user" class="panel" onSubmit=${createUser}>
+        <h3>${t('users.create')}</h3>
+        <label>${t('users.name')} <input name="username" required maxlength="64" pattern="[a-z][a-z0-9._\-]{0,63}" autocomplete="off" title=${t('users.nameRule')} /></label>
+        <label>${t('users.display')} <input name="displayName" maxlength="100" /></label>
+        <label>${t('users.role')} <select name="role">${roleOptions('viewer')}</select></label>
+        <label>${t('users.password')} <input name="password" type="password" required minlength="12" maxlength="256" autocomplete="new-password" /></label>
+        <button type="submit">${t('users.create')}</button>
+      </form>
+      <form id="reset-password" class="panel" onSubmit=${resetPassword}>
+        <h3>${t('users.reset')}</h3>
+        <label>${t('users.name')} <select name="username">${list.map((x) => html`<option value=${x.username}>${x.username}</option>`)}</select></label>
+        <label>${t('users.newPassword')} <input name="password" type="password" required minlength="12" maxlength="256" autocomplete="new-password" /></label>
+        <button type="submit">${t('users.reset')}</button>
+      </form>
+    </div>
+  </section>`;
 }
 
 const VIEW_OF = { floor: FloorPlan, sessions: Sessions, supervise: Supervise, power: Power, alarms: Alarms, timeline: Timeline, health: Health, devices: Devices, jammers: Jammers, users: Users };
