@@ -283,10 +283,13 @@ export async function soak(): Promise<BenchResult> {
       );
     };
     // Connect in groups, as devices coming up after a power cut would not all be at once.
+    const connectStart = Date.now();
     const ids = [...Array.from({ length: GATES }, (_, i) => ['gate', i + 1] as const), ...Array.from({ length: DOORS }, (_, i) => ['door', i + 1] as const)];
     for (let i = 0; i < ids.length; i += 25) {
       await Promise.all(ids.slice(i, i + 25).map(([kind, n]) => (kind === 'gate' ? startGate(n) : startDoor(n))));
     }
+    const connectSeconds = (Date.now() - connectStart) / 1000;
+    process.stdout.write(`  ${DEVICES} devices connected in ${connectSeconds.toFixed(1)} s; sampling for ${MINUTES} min\n`);
     let commands = 0;
     every(
       async () => {
@@ -350,6 +353,7 @@ export async function soak(): Promise<BenchResult> {
         wrongAnswers: tally.wrong.length,
         messagesPublished: tally.published,
         apiCommands: commands,
+        connectSeconds: round(connectSeconds, 1),
         loadAverage: round(loadMean, 2),
       },
       goal: `RSS ≤ ${GOAL_RSS_MB} MB, slope over the second half ≤ ${GOAL_SLOPE_MB_PER_MIN} MB/min, loop delay p99 ≤ ${GOAL_LOOP_P99_MS} ms in every ${SAMPLE_MS / 1000} s window, no wrong answer`,
