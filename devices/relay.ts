@@ -1,6 +1,6 @@
 /**
- * A relay module (contract: one coil per output, written with function 5, read back with
- * function 1). Every write is read back and compared, and the outputs are read back every
+ * A relay module (contract: one coil per output, written with function 5 or, for adjacent
+ * coils switched together, 15; read back with function 1). Every write is read back and compared, and the outputs are read back every
  * `pollMs` too: an output that does not follow what the hub last commanded raises an alarm
  * (bus `alarm.raised` and the event log) until it matches again. Shared by the jammer zones
  * and the power feature's sheddable/critical loads.
@@ -57,6 +57,14 @@ interface OutputState {
 
 type RelayOptions = KindOptions<'relay'>;
 
+/** A write waiting for its batch (see writeAndVerify). */
+interface PendingWrite {
+  out: RelayOutput;
+  on: boolean;
+  issuer: string;
+  resolve: (r: SetOutputResult) => void;
+}
+
 export class RelayDevice implements Device {
   readonly id: string;
   readonly kind = 'relay' as const;
@@ -75,6 +83,9 @@ export class RelayDevice implements Device {
   private unlisten: (() => void) | null = null;
   /** Outputs a hub feature switches alone (jammers, sheddable loads): output id → owner. */
   private readonly owners = new Map<string, string>();
+  /** Writes waiting to go out, batch by batch (the one in flight is no longer here). */
+  private readonly batches: PendingWrite[][] = [];
+  private flushing = false;
 
   constructor(private readonly ctx: DeviceContext) {
     this.id = ctx.config.id;
@@ -142,8 +153,8 @@ export class RelayDevice implements Device {
   }
 
   /**
-   * Switches one output: writes its coil (function 5), reads it back (function 1) and
-   * compares. Recorded in the command ledger; a mismatch raises an alarm. Never throws.
+   * Switches one output: writes its coil (function 5, or 15 together with other outputs
+   * switched in the same turn), reads it back (function 1) and compares. Recorded in the command ledger; a mismatch raises an alarm. Never throws.
    */
   async setOutput(outputId: string, on: boolean, issuer: string, opts: SetOutputOptions = {}): Promise<SetOutputResult> {
     return (await this.switchOutput(outputId, on, issuer, opts)).result;
@@ -215,30 +226,95 @@ export class RelayDevice implements Device {
     return this.ctx.commands.run(req, async () => ({ ok: false, error: `unknown command ${command.cmd} (known: set, refresh)` }));
   }
 
-  private async writeAndVerify(out: RelayOutput, on: boolean, issuer: string): Promise<SetOutputResult> {
-    const base = { deviceId: this.id, outputId: out.id, on };
-    const s = this.state.get(out.id)!;
-    s.version++;
-    s.commanded = on;
-    const w = await this.driver.line.writeCoil(this.driver.unitId, out.coil, on);
-    if (!w.ok) {
-      this.publishState();
-      return { ...base, ok: false, verified: false, reason: 'write-failed', message: `write coil ${out.coil}: ${w.error.kind}: ${w.error.message}` };
+  /**
+   * Writes that arrive in the same turn of the event loop (the jammer zones on a fire
+   * alarm, the loads of a shed stage) go out together: one function-15 request per run of
+   * adjacent coils (function 5 for a lone coil), then one function-1 read-back over them
+   * all, each output compared on its own. On one serialised line that is 2 frames instead
+   * of 2 per output.
+   */
+  private writeAndVerify(out: RelayOutput, on: boolean, issuer: string): Promise<SetOutputResult> {
+    return new Promise((resolve) => {
+      // A second write of an output already waiting goes in the next batch, after it.
+      let batch = this.batches.at(-1);
+      if (!batch || batch.some((w) => w.out.id === out.id)) {
+        batch = [];
+        this.batches.push(batch);
+      }
+      batch.push({ out, on, issuer, resolve });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flushBatches());
+      }
+    });
+  }
+
+  private async flushBatches(): Promise<void> {
+    for (let batch = this.batches.shift(); batch; batch = this.batches.shift()) {
+      const b = batch;
+      const results = await this.writeBatch(b).catch((err: unknown) => b.map((w) => this.failed(w, 'write-failed', `write: ${String(err)}`)));
+      b.forEach((w, i) => w.resolve(results[i]!));
     }
-    const r = await this.driver.line.readCoils(this.driver.unitId, out.coil, 1);
-    if (!r.ok) {
-      this.publishState();
-      return { ...base, ok: false, verified: false, reason: 'readback-failed', message: `read back coil ${out.coil}: ${r.error.kind}: ${r.error.message}` };
+    this.flushing = false;
+  }
+
+  private failed(w: PendingWrite, reason: SetOutputFailure, message: string, actual?: boolean): SetOutputResult {
+    return { deviceId: this.id, outputId: w.out.id, on: w.on, ok: false, verified: false, reason, message, ...(actual !== undefined ? { actual } : {}) };
+  }
+
+  /** One batch: the writes, one read-back, a result per write (in the batch's order). */
+  private async writeBatch(batch: PendingWrite[]): Promise<SetOutputResult[]> {
+    const results = new Map<PendingWrite, SetOutputResult>();
+    for (const w of batch) {
+      const s = this.state.get(w.out.id)!;
+      s.version++;
+      s.commanded = w.on;
     }
-    const actual = r.value[0] === true;
-    s.actual = actual;
-    this.gotAnswer();
-    const verified = actual === on;
-    await this.compare(out, s);
-    this.ctx.bus.emit('relay.output', { deviceId: this.id, outputId: out.id, role: out.role, on, verified, issuer });
+    // Runs of adjacent coils, each one request.
+    const sorted = [...batch].sort((a, b) => a.out.coil - b.out.coil);
+    const runs: PendingWrite[][] = [];
+    for (const w of sorted) {
+      const run = runs.at(-1);
+      if (run && run.at(-1)!.out.coil + 1 === w.out.coil) run.push(w);
+      else runs.push([w]);
+    }
+    const written: PendingWrite[] = [];
+    for (const run of runs) {
+      const first = run[0]!.out.coil;
+      const w = run.length === 1 ? await this.driver.line.writeCoil(this.driver.unitId, first, run[0]!.on) : await this.driver.line.writeCoils(this.driver.unitId, first, run.map((x) => x.on));
+      if (w.ok) written.push(...run);
+      else {
+        const coils = run.length === 1 ? `coil ${first}` : `coils ${first}..${first + run.length - 1}`;
+        for (const x of run) results.set(x, this.failed(x, 'write-failed', `write ${coils}: ${w.error.kind}: ${w.error.message}`));
+      }
+    }
+    if (written.length > 0) {
+      const lo = written[0]!.out.coil;
+      const hi = written.at(-1)!.out.coil;
+      const r = await this.driver.line.readCoils(this.driver.unitId, lo, hi - lo + 1);
+      if (!r.ok) {
+        const coils = lo === hi ? `coil ${lo}` : `coils ${lo}..${hi}`;
+        for (const x of written) results.set(x, this.failed(x, 'readback-failed', `read back ${coils}: ${r.error.kind}: ${r.error.message}`));
+      } else {
+        this.gotAnswer();
+        for (const x of written) {
+          const s = this.state.get(x.out.id)!;
+          const actual = r.value[x.out.coil - lo] === true;
+          s.actual = actual;
+          const verified = actual === x.on;
+          await this.compare(x.out, s);
+          this.ctx.bus.emit('relay.output', { deviceId: this.id, outputId: x.out.id, role: x.out.role, on: x.on, verified, issuer: x.issuer });
+          results.set(
+            x,
+            verified
+              ? { deviceId: this.id, outputId: x.out.id, on: x.on, ok: true, verified: true, commandId: '' }
+              : this.failed(x, 'mismatch', `${x.out.id} (coil ${x.out.coil}) reads ${actual ? 'on' : 'off'} after being switched ${x.on ? 'on' : 'off'}`, actual),
+          );
+        }
+      }
+    }
     this.publishState();
-    if (verified) return { ...base, ok: true, verified: true, commandId: '' };
-    return { ...base, ok: false, verified: false, reason: 'mismatch', message: `${out.id} (coil ${out.coil}) reads ${actual ? 'on' : 'off'} after being switched ${on ? 'on' : 'off'}`, actual };
+    return batch.map((w) => results.get(w)!);
   }
 
   private schedule(): void {

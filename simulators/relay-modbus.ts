@@ -24,6 +24,8 @@ export interface RelaySimulator {
   /** A relay that no longer follows writes reads back `value`; null un-sticks it. */
   stick(coil: number, value: boolean | null): void;
   onChange(listener: (coil: number, value: boolean) => void): () => void;
+  /** The coils of each write request so far (function 5: one coil; 15: several), oldest first. */
+  writeRequests(): number[][];
   stop(): Promise<void>;
 }
 
@@ -68,9 +70,12 @@ export async function startRelaySimulator(opts: RelaySimulatorOptions): Promise<
   // would leave the first coils written when a later one is out of range. Collecting the
   // calls of one request and applying them together makes the write all-or-nothing.
   let batch: PendingWrite[] | null = null;
+  const requests: number[][] = [];
   const flush = (): void => {
     const writes = batch ?? [];
     batch = null;
+    requests.push(writes.map((w) => w.addr));
+    if (requests.length > 1000) requests.shift();
     if (writes.some((w) => !inRange(w.addr))) {
       for (const w of writes) w.cb(modbusException(2));
       return;
@@ -119,6 +124,7 @@ export async function startRelaySimulator(opts: RelaySimulatorOptions): Promise<
         listeners.delete(listener);
       };
     },
+    writeRequests: () => requests.map((r) => [...r]),
     stop: () => server.close(),
   };
 }

@@ -250,7 +250,7 @@ export class CheckIn {
     const { store, events, clock, hasher, log } = this.deps;
     const now = clock.now();
     const lang = this.policy.language;
-    const id = checkIdNumber(req.idNumber, this.deps.clock.now());
+    const id = checkIdNumber(req.idNumber, now);
     const idMasked = id.ok ? maskIdNumber(id.normalized) : 'invalid';
     // The request is bound to its gate and to the person: the keyed hash of the ID number
     // as sent (an invalid one hashed as it came, so that its retransmission matches too).
@@ -271,7 +271,8 @@ export class CheckIn {
     const threshold = this.faceThreshold(gateId);
     if (req.faceScore < threshold) return deny('face-mismatch');
 
-    const idHash = hasher.hash(id.normalized);
+    // The same keyed hash as `bound` (a valid number is hashed as normalised): not computed twice.
+    const idHash = bound;
     // Only this person's sessions are looked at, not every session the gate ever served.
     const rostered = (store.stmt('SELECT session_id FROM roster WHERE id_hash = ?').all(idHash) as { session_id: string }[])
       .map((r) => this.deps.sessions.get(r.session_id))

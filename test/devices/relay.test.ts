@@ -65,3 +65,36 @@ void t.test('the module goes away: unavailable, writes and refreshes refused cle
   t.match(res, { ok: false, reason: /unavailable|write-failed|readback-failed/ });
   t.match(await relay.execute({ cmd: 'refresh', args: {}, issuer: 'user:admin' }), { ok: false });
 });
+
+void t.test('outputs switched together go out as one function-15 request per run of adjacent coils, then one read-back', async (t) => {
+  const { r, relay, alarms } = await setup(t);
+  const relay2 = r.hub.devices.get('relay-2') as RelayDevice;
+  await advanceUntil(r.clock, () => relay2.outputs().every((o) => o.actual !== null), 'relay-2 read');
+  const before = r.loads.writeRequests().length;
+  const res = await Promise.all([relay2.setOutput('supervision-wall', false, 'automation:test'), relay2.setOutput('hall-display', false, 'automation:test'), relay2.setOutput('hvac-aux', false, 'automation:test')]);
+  t.match(res, [
+    { ok: true, verified: true, outputId: 'supervision-wall', on: false, commandId: String },
+    { ok: true, verified: true, outputId: 'hall-display', on: false },
+    { ok: true, verified: true, outputId: 'hvac-aux', on: false },
+  ]);
+  t.same(r.loads.writeRequests().slice(before), [[0, 1], [3]], 'coils 0 and 1 in one request, coil 3 alone');
+  t.same(r.loads.coils().slice(0, 4), [false, false, true, false], 'lobby-lighting (coil 2, not written) stays on');
+
+  // One relay of a batch does not follow: only that output fails, and it is alarmed.
+  r.loads.stick(1, false);
+  const mixed = await Promise.all([relay2.setOutput('hall-display', true, 'automation:test'), relay2.setOutput('hvac-aux', true, 'automation:test')]);
+  t.match(mixed, [
+    { ok: true, verified: true, outputId: 'hall-display', on: true },
+    { ok: false, verified: false, reason: 'mismatch', outputId: 'hvac-aux', actual: false, message: /hvac-aux \(coil 1\) reads off after being switched on/ },
+  ]);
+  await advanceUntil(r.clock, () => alarms.some((a) => a.id === 'relay-mismatch:relay-2:hvac-aux'), 'mismatch alarm');
+  r.loads.stick(1, null);
+
+  // The same output twice in one turn: the writes go out one after the other, in order.
+  const n = r.loads.writeRequests().length;
+  const twice = await Promise.all([relay.setOutput('jammer-room-1', true, 'automation:test'), relay.setOutput('jammer-room-1', false, 'automation:test')]);
+  t.match(twice, [{ ok: true, on: true }, { ok: true, on: false }]);
+  t.same(r.jammers.writeRequests().slice(-2), [[0], [0]]);
+  t.equal(r.loads.writeRequests().length, n, 'the other module saw no write');
+  t.same(r.jammers.coils(), [false, false, false, false]);
+});
