@@ -10,6 +10,7 @@ import { createFireFeature } from './fire/feature.js';
 import { createDeviceHealthFeature } from './device-health/feature.js';
 import { createHealthFeature } from './health/feature.js';
 import { createConsoleFeature } from './console/feature.js';
+import { createUplinkFeature } from './uplink/feature.js';
 
 /**
  * Builds a hub with every feature of the product wired in. Tests that need only the
@@ -106,6 +107,10 @@ export function createHub(opts: HubOptions): Hub {
     }),
   );
 
+  // --- uplink: events without personal data and the signed checkpoints to the county platform (only with `uplink:` in the config) ---
+  const uplink = createUplinkFeature(services);
+  if (uplink) hub.addFeature(uplink);
+
   // --- audit: signed checkpoints of the event log, session seals ---
   // Added last, so it starts after every feature and stops first: its final checkpoint
   // covers the hub.stopped record, and the broker is still up to publish it.
@@ -119,7 +124,10 @@ export function createHub(opts: HubOptions): Hub {
       sessions: hub.sessions,
       signer: ensureAuditSigner(hub.dataDir, hub.facility.site.id),
       policy: hub.facility.policy.audit,
-      publish: (message) => hub.publishHubState('checkpoint', message),
+      publish: async (message) => {
+        uplink?.poke();
+        await hub.publishHubState('checkpoint', message);
+      },
     }),
   );
 

@@ -22,6 +22,8 @@ import type { Metrics } from './metrics.js';
 export interface HubServices {
   facility: Facility;
   dataDir: string;
+  /** Where relative file paths in the config start (the facility file's directory). */
+  configDir: string;
   clock: Clock;
   log: Logger;
   bus: Bus<HubEvents>;

@@ -207,4 +207,19 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX health_index_samples_ts ON health_index_samples (ts);
     `,
   },
+  {
+    version: 8,
+    name: 'uplink outbox',
+    // Messages for the county platform, derived from the event log and the checkpoints
+    // (hub/uplink/outbox.ts). AUTOINCREMENT: a seq is never reused, even after the rows
+    // before it were acknowledged and deleted, so the receiver can deduplicate on it.
+    sql: `
+      CREATE TABLE uplink_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
