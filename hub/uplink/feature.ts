@@ -86,7 +86,7 @@ export function createUplinkFeature(deps: UplinkDeps): UplinkFeature | null {
   const { store, events, clock, bus, metrics } = deps;
   const log = deps.log.child({ module: 'uplink' });
   const site = deps.facility.site.id;
-  const outbox = new Outbox(store, cfg.include ?? UPLINK_CATEGORIES, () => clock.now());
+  const outbox = new Outbox(store, cfg.include ?? UPLINK_CATEGORIES, () => clock.now(), deps.facility.site.utcOffset);
   const topicPrefix = cfg.topicPrefix ?? `county/${site}`;
   let lastSentSeq: number | null = null;
   let publisher: Publisher | null = null;

@@ -1,3 +1,4 @@
+import { formatTime } from '../../kernel/time.js';
 import type { Store } from '../store/store.js';
 import { actorKind, projectData, type UplinkCategory } from './whitelist.js';
 
@@ -56,6 +57,8 @@ export class Outbox {
     private readonly store: Store,
     include: readonly UplinkCategory[],
     private readonly now: () => number,
+    /** The site's offset: `time` beside each epoch-ms `ts`, as the events API does. */
+    private readonly utcOffset: string,
   ) {
     this.include = new Set(include);
     this.pending = this.store.stmt('SELECT COUNT(*) FROM uplink_outbox').pluck().get() as number;
@@ -98,7 +101,7 @@ export class Outbox {
     const putCheckpoints = (upTo: number): void => {
       while (c < checkpoints.length && checkpoints[c]!.size <= upTo) {
         const k = checkpoints[c++]!;
-        insert.run('checkpoint', JSON.stringify({ kind: 'checkpoint', size: k.size, root: k.root, madeAt: k.made_at, reason: k.reason, note: k.note }), now);
+        insert.run('checkpoint', JSON.stringify({ kind: 'checkpoint', size: k.size, root: k.root, madeAt: k.made_at, time: formatTime(k.made_at, this.utcOffset), reason: k.reason, note: k.note }), now);
         added++;
       }
     };
@@ -106,7 +109,7 @@ export class Outbox {
     for (const e of events) {
       const data = projectData(e.type, JSON.parse(e.data) as Record<string, unknown>, this.include);
       if (data !== null) {
-        const body = { kind: 'event', eventSeq: e.seq, ts: e.ts, type: e.type, actor: actorKind(e.actor), deviceId: e.device_id, sessionIds: JSON.parse(e.sessions) as string[], data };
+        const body = { kind: 'event', eventSeq: e.seq, ts: e.ts, time: formatTime(e.ts, this.utcOffset), type: e.type, actor: actorKind(e.actor), deviceId: e.device_id, sessionIds: JSON.parse(e.sessions) as string[], data };
         insert.run('event', JSON.stringify(body), now);
         added++;
       }
