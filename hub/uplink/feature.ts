@@ -28,7 +28,7 @@ export interface UplinkStatus {
   url: string;
   backlog: number;
   backlogLimit: number;
-  /** The highest seq the upstream broker acknowledged in this run (null before the first). */
+  /** The highest seq the upstream broker acknowledged (null before the first ever). */
   lastSentSeq: number | null;
   /** The newest seq given to a message. */
   lastSeq: number;
@@ -161,7 +161,8 @@ export function createUplinkFeature(deps: UplinkDeps): UplinkFeature | null {
     url: cfg.url,
     backlog: outbox.backlog(),
     backlogLimit: cfg.backlogLimit,
-    lastSentSeq,
+    // Before the first PUBACK of this run: everything below the oldest row waiting was acknowledged.
+    lastSentSeq: lastSentSeq ?? ((outbox.page(0, 1)[0]?.seq ?? outbox.lastSeq() + 1) - 1 || null),
     lastSeq: outbox.lastSeq(),
     inFlight: publisher?.inFlight() ?? 0,
     lastError: publisher?.lastError() ?? null,

@@ -195,6 +195,7 @@ void t.test('a hub restart with a backlog resumes where it left off; the backlog
   const after = uplinkOf(th).status();
   t.ok(after.backlog >= backlog, `the backlog survived the restart (${after.backlog})`);
   t.equal(after.state === 'connected', false);
+  t.ok(after.lastSentSeq !== null && after.lastSentSeq >= before, `before any PUBACK of this run, last sent seq ${after.lastSentSeq} is what the last run had acknowledged (${before})`);
   // The alarm is raised again by the new run (conditions are re-raised after a restart).
   await waitFor(() => th.hub.alarms.list().some((a) => a.id === BACKLOG_ALARM), 5000, 'the backlog alarm after restart');
 
