@@ -497,6 +497,39 @@ export const MqttSection = Type.Object(
 export type TlsFilesConfig = Static<typeof HttpSection>['tls'] & object;
 // --- end network ---
 
+// --- uplink: the county platform's broker (hub/uplink, docs/uplink.md) ---
+/** What may go up, by category (docs/uplink.md lists the event types and fields of each). */
+export const UPLINK_CATEGORIES = ['sessions', 'checkins', 'alarms', 'power', 'jammers', 'broadcast', 'hub', 'checkpoints'] as const;
+export const UplinkSection = Type.Object(
+  {
+    /** No user or password in the URL: the password comes from passwordEnv or passwordFile. */
+    url: Type.String({ pattern: '^mqtts?://[^\\s/@]+(/.*)?$', description: 'mqtt://host:port or mqtts://host:port, without credentials' }),
+    /** PEM files for mqtts; a relative path is relative to the facility file's directory. */
+    ca: Type.Optional(Type.String({ minLength: 1 })),
+    cert: Type.Optional(Type.String({ minLength: 1 })),
+    key: Type.Optional(Type.String({ minLength: 1 })),
+    username: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    /** The environment variable that holds the password, or a file in the data dir (0600) that does. */
+    passwordEnv: Type.Optional(Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' })),
+    passwordFile: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]+$', description: 'a file name inside the data dir' })),
+    /** Fixed, so that the upstream broker keeps the hub's session (clean: false); default fh-uplink-{site.id}. */
+    clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    /** Default county/{site.id}. */
+    topicPrefix: Type.Optional(Type.String({ pattern: '^[^#+\\s]+[^/#+\\s]$' })),
+    /** Messages waiting in the outbox above which the uplink-backlog alarm is raised (nothing is dropped). */
+    backlogLimit: Type.Integer({ minimum: 1, maximum: 100_000_000, default: 100_000 }),
+    /** QoS 1 messages in flight at once (unacknowledged). */
+    window: Type.Integer({ minimum: 1, maximum: 1000, default: 16 }),
+    /** Reconnect backoff, doubling from min to max. */
+    reconnectMinMs: Type.Integer({ minimum: 10, maximum: 600_000, default: 1000 }), // 1 s
+    reconnectMaxMs: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 60_000 }), // 1 min
+    include: Type.Optional(Type.Array(Type.Union(UPLINK_CATEGORIES.map((c) => Type.Literal(c))), { uniqueItems: true })),
+  },
+  strict,
+);
+export type UplinkConfig = Static<typeof UplinkSection>;
+// --- end uplink ---
+
 export const FacilitySchema = Type.Object(
   {
     version: Type.Literal(1),
@@ -570,6 +603,7 @@ export const FacilitySchema = Type.Object(
     fire: FireSection,
     http: HttpSection,
     mqtt: MqttSection,
+    uplink: Type.Optional(UplinkSection),
   },
   strict,
 );

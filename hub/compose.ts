@@ -14,6 +14,7 @@ import { createIntegrationsFeature } from './integrations/feature.js';
 import { createDoorFeature } from './door/feature.js';
 import { createRobotTaskTracker } from './door/robot-tasks.js';
 import { DoorDevice } from '../devices/door.js';
+import { createUplinkFeature } from './uplink/feature.js';
 
 /**
  * Builds a hub with every feature of the product wired in. Tests that need only the
@@ -124,6 +125,9 @@ export function createHub(opts: HubOptions): Hub {
 
   // --- integration accounts: MQTT accounts of other systems on site, administered over the API ---
   hub.addFeature(createIntegrationsFeature(services));
+  // --- uplink: events without personal data and the signed checkpoints to the county platform (only with `uplink:` in the config) ---
+  const uplink = createUplinkFeature(services);
+  if (uplink) hub.addFeature(uplink);
 
   // --- audit: signed checkpoints of the event log, session seals ---
   // Added last, so it starts after every feature and stops first: its final checkpoint
@@ -138,7 +142,10 @@ export function createHub(opts: HubOptions): Hub {
       sessions: hub.sessions,
       signer: ensureAuditSigner(hub.dataDir, hub.facility.site.id),
       policy: hub.facility.policy.audit,
-      publish: (message) => hub.publishHubState('checkpoint', message),
+      publish: async (message) => {
+        uplink?.poke();
+        await hub.publishHubState('checkpoint', message);
+      },
     }),
   );
 

@@ -195,6 +195,7 @@ export class Hub {
     return {
       facility: this.facility,
       dataDir: this.dataDir,
+      configDir: this.opts.configDir ?? process.cwd(),
       clock: this.clock,
       log: this.log,
       bus: this.bus,

@@ -23,6 +23,8 @@ import type { IntegrationAccounts } from './integrations/accounts.js';
 export interface HubServices {
   facility: Facility;
   dataDir: string;
+  /** Where relative file paths in the config start (the facility file's directory). */
+  configDir: string;
   clock: Clock;
   log: Logger;
   bus: Bus<HubEvents>;

@@ -208,6 +208,21 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 8,
+    name: 'uplink outbox',
+    // Messages for the county platform, derived from the event log and the checkpoints
+    // (hub/uplink/outbox.ts). AUTOINCREMENT: a seq is never reused, even after the rows
+    // before it were acknowledged and deleted, so the receiver can deduplicate on it.
+    sql: `
+      CREATE TABLE uplink_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
+  {
     version: 9,
     name: 'integration accounts, Mosquitto password hashes',
     // Named MQTT accounts of other systems on site (hub/integrations); the `$7$` hash of

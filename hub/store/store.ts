@@ -222,6 +222,12 @@ export class Store {
 
   private migrate(migrations: Migration[]): void {
     const current = this.schemaVersion();
+    // Applied in list order, each raising user_version: a version listed after a higher one
+    // would be skipped on the next start of a data dir, or applied twice on a fresh one.
+    migrations.forEach((m, i) => {
+      const before = migrations[i - 1];
+      if (before && m.version <= before.version) throw new Error(`migrations out of order: ${m.version} (${m.name}) is listed after ${before.version}`);
+    });
     for (const m of migrations) {
       if (m.version <= current) continue;
       this.db.transaction(() => {
