@@ -199,6 +199,9 @@ export function createPowerFeature(deps: PowerDeps, opts: PowerOptions = {}): Po
     async start() {
       started = true;
       playbook.loadOwed();
+      deps.bus.on(OWNER, 'device.availability', (p) => {
+        if (p.available && p.kind === 'relay') playbook.relayBack(p.deviceId, machine.state());
+      });
       deps.bus.on(OWNER, 'ups.status', () => {
         evaluate();
         playbook.recheckRuntime();

@@ -159,6 +159,47 @@ export class Playbook {
     this.enqueue(to);
   }
 
+  /**
+   * A relay module that answers again (the hub restarted before it connected, or the module
+   * was away) may hold coils the playbook could not write meanwhile: during an outage whose
+   * shed stage has run, its sheddable loads go off (again); with the mains present, what it
+   * is owed is restored. Found by kill9.test.ts: a hub restarted on battery ran its shed
+   * stage before the load module had connected, the writes failed and the loads stayed on.
+   */
+  relayBack(deviceId: string, state: PowerStateName | 'unknown'): void {
+    if (this.stopped) return;
+    const relay = this.deps.devices.get(deviceId);
+    if (!(relay instanceof RelayDevice)) return;
+    if (state === 'mains-ok') {
+      const owed = [...this.shed.values()].some((l) => l.deviceId === deviceId);
+      const restoring = this.records.some((r) => r.stage === 'restore' && (r.status === 'pending' || r.status === 'running'));
+      if (owed && !restoring) {
+        this.records = this.records.concat(this.fresh('mains-ok').filter((r) => r.stage === 'restore'));
+        this.enqueue('mains-ok');
+      }
+      return;
+    }
+    if (state === 'unknown' || !this.records.some((r) => r.stage === 'shed' && r.status !== 'pending' && r.status !== 'running')) return;
+    const gen = this.generation;
+    this.chain = this.chain.then(async () => {
+      if (gen !== this.generation || this.stopped) return;
+      try {
+        const outs = relay.outputs().filter((o) => o.role === 'sheddable');
+        for (const out of outs) {
+          const key = `${relay.id}/${out.id}`;
+          if (out.actual !== false || this.shed.has(key)) this.shed.set(key, { deviceId: relay.id, outputId: out.id, restoreOrder: out.restoreOrder });
+        }
+        await this.saveOwed();
+        const sessionIds = this.deps.activeSessions().map((s) => s.id);
+        const results = await Promise.all(outs.map((out) => relay.setOutput(out.id, false, ISSUER, { sessionIds })));
+        this.deps.log.info({ deviceId, off: results.filter((r) => r.ok).length, of: results.length }, 'relay module back during an outage: sheddable loads off again');
+        this.deps.changed();
+      } catch (err) {
+        this.deps.log.error({ err, deviceId }, 'shedding on a relay module that came back failed');
+      }
+    });
+  }
+
   /** Re-checks runtime against the running sessions on each reading once the stage has run. */
   recheckRuntime(): void {
     if (this.runtimeArmed && !this.stopped) void this.checkRuntime();
