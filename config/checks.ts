@@ -1,6 +1,9 @@
 import { validateDetailed } from 'node-cron';
 import type { Facility } from './schema.js';
 
+/** What was found, as text: JSON.stringify(undefined) is undefined, and an error must say "nothing". */
+const shown = (v: unknown): string => JSON.stringify(v) ?? 'nothing';
+
 /** A problem found by a check the schema cannot express (the loader adds file and line). */
 export interface ConfigProblem {
   path: string;
@@ -29,40 +32,40 @@ export function broadcastConfigProblems(facility: Facility): ConfigProblem[] {
   const b = (facility.broadcast ?? {}) as Partial<Section>;
   const ids = new Set<number>();
   entries<Section['messages'][number]>(b.messages).forEach(([m, i]) => {
-    if (ids.has(m.id)) out.push({ path: `/broadcast/messages/${i}/id`, found: String(m.id), expected: 'a message number not used by another message' });
+    if (ids.has(m.id)) out.push({ path: `/broadcast/messages/${i}/id`, found: shown(m.id), expected: 'a message number not used by another message' });
     ids.add(m.id);
   });
   const annIds = new Set<string>();
   entries<Section['announcements'][number]>(b.announcements).forEach(([a, i]) => {
     const at = `/broadcast/announcements/${i}`;
-    if (annIds.has(a.id)) out.push({ path: `${at}/id`, found: JSON.stringify(a.id), expected: 'an id not used by another announcement' });
+    if (annIds.has(a.id)) out.push({ path: `${at}/id`, found: shown(a.id), expected: 'an id not used by another announcement' });
     annIds.add(a.id);
     const triggers = [a.beforeEndMinutes, a.afterStartMinutes, a.cron].filter((x) => x !== undefined).length;
     if (triggers !== 1) out.push({ path: at, found: `${triggers} triggers`, expected: 'exactly one of beforeEndMinutes, afterStartMinutes, cron' });
     if (typeof a.cron === 'string') {
       const fields = a.cron.trim().split(/\s+/).length;
       const v = validateDetailed(a.cron);
-      if (fields !== 5) out.push({ path: `${at}/cron`, found: JSON.stringify(a.cron), expected: 'a cron expression with 5 fields (minute hour day month weekday)' });
-      else if (!v.valid) out.push({ path: `${at}/cron`, found: JSON.stringify(a.cron), expected: `a valid cron expression (${v.errors.map((e) => e.message).join('; ')})` });
+      if (fields !== 5) out.push({ path: `${at}/cron`, found: shown(a.cron), expected: 'a cron expression with 5 fields (minute hour day month weekday)' });
+      else if (!v.valid) out.push({ path: `${at}/cron`, found: shown(a.cron), expected: `a valid cron expression (${v.errors.map((e) => e.message).join('; ')})` });
     }
     if ((a.messageId === undefined) === (a.text === undefined)) out.push({ path: at, found: a.messageId === undefined ? 'neither messageId nor text' : 'both messageId and text', expected: 'exactly one of messageId, text' });
-    if (a.messageId !== undefined && !ids.has(a.messageId)) out.push({ path: `${at}/messageId`, found: String(a.messageId), expected: `a message of /broadcast/messages (${[...ids].join(', ') || 'none'})` });
+    if (a.messageId !== undefined && !ids.has(a.messageId)) out.push({ path: `${at}/messageId`, found: shown(a.messageId), expected: `a message of /broadcast/messages (${[...ids].join(', ') || 'none'})` });
   });
   const fire = (b.emergency as Partial<Section['emergency']> | undefined)?.fireAlarmMessageId;
-  if (fire !== undefined && !ids.has(fire)) out.push({ path: '/broadcast/emergency/fireAlarmMessageId', found: String(fire), expected: `a message of /broadcast/messages (${[...ids].join(', ') || 'none'})` });
+  if (fire !== undefined && !ids.has(fire)) out.push({ path: '/broadcast/emergency/fireAlarmMessageId', found: shown(fire), expected: `a message of /broadcast/messages (${[...ids].join(', ') || 'none'})` });
   const c = b.controller;
-  if (c && typeof c === 'object' && c.reconnectMaxMs < c.reconnectMinMs) out.push({ path: '/broadcast/controller/reconnectMaxMs', found: String(c.reconnectMaxMs), expected: `at least reconnectMinMs (${c.reconnectMinMs})` });
+  if (c && typeof c === 'object' && c.reconnectMaxMs < c.reconnectMinMs) out.push({ path: '/broadcast/controller/reconnectMaxMs', found: shown(c.reconnectMaxMs), expected: `at least reconnectMinMs (${c.reconnectMinMs})` });
   const seats = new Map(entries<Facility['rooms'][number]>(facility.rooms).map(([r]) => [r.id, r.seats]));
   entries<Facility['devices'][number]>(facility.devices).forEach(([d, i]) => {
     if (d.kind !== 'broadcast' || d.options === null || typeof d.options !== 'object') return;
     const used = new Set<number>();
     entries<{ zone: number; room: string; seat?: number }>((d.options as { zones?: unknown }).zones).forEach(([z, j]) => {
       const at = `/devices/${i}/options/zones/${j}`;
-      if (used.has(z.zone)) out.push({ path: `${at}/zone`, found: String(z.zone), expected: 'a zone number not used by another entry of this device' });
+      if (used.has(z.zone)) out.push({ path: `${at}/zone`, found: shown(z.zone), expected: 'a zone number not used by another entry of this device' });
       used.add(z.zone);
       const n = seats.get(z.room);
-      if (n === undefined) out.push({ path: `${at}/room`, found: JSON.stringify(z.room), expected: `a room defined in /rooms (${[...seats.keys()].join(', ') || 'none'})` });
-      else if (z.seat !== undefined && z.seat > n) out.push({ path: `${at}/seat`, found: String(z.seat), expected: `a seat of ${z.room} (1..${n})` });
+      if (n === undefined) out.push({ path: `${at}/room`, found: shown(z.room), expected: `a room defined in /rooms (${[...seats.keys()].join(', ') || 'none'})` });
+      else if (z.seat !== undefined && z.seat > n) out.push({ path: `${at}/seat`, found: shown(z.seat), expected: `a seat of ${z.room} (1..${n})` });
     });
   });
   return out;
@@ -75,7 +78,7 @@ export function powerConfigProblems(facility: Facility): ConfigProblem[] {
   entries<{ device: string }>((facility.power as { shutdown?: { hosts?: unknown } } | undefined)?.shutdown?.hosts).forEach(([h, i]) => {
     const d = devices.find((x) => x.id === h.device);
     const path = `/power/shutdown/hosts/${i}/device`;
-    if (!d) out.push({ path, found: JSON.stringify(h.device), expected: `a device of /devices (${devices.map((x) => x.id).join(', ') || 'none'})` });
+    if (!d) out.push({ path, found: shown(h.device), expected: `a device of /devices (${devices.map((x) => x.id).join(', ') || 'none'})` });
     else if ((d.transport as { type?: unknown } | undefined)?.type !== 'mqtt') out.push({ path, found: `${JSON.stringify(h.device)} (${String((d.transport as { type?: unknown } | undefined)?.type)})`, expected: 'an MQTT device (it is sent a shutdown command and must acknowledge it)' });
   });
   return out;

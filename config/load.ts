@@ -294,7 +294,15 @@ export function parseFacility(text: string, file: string): LoadResult {
       })),
     };
   }
-  const data: unknown = doc.toJS();
+  // toJS throws on what parses but cannot be built: an alias to an anchor defined nowhere
+  // or later, an alias bomb beyond maxAliasCount. A config error like any other.
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, errors: [{ file, path: '', found: `YAML that cannot be built (${message})`, expected: 'every alias (*name) after its anchor (&name), and at most 100 of them' }] };
+  }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     const errors = [{ file, path: '', found: show(data), expected: 'a mapping with version, site, rooms and devices' }];
     return { ok: false, errors };

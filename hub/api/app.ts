@@ -5,6 +5,7 @@ import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import { HubError, hubError } from '../errors.js';
+import { unencodable } from '../store/events.js';
 import type { Api, ApiDeps } from './types.js';
 import { authRoutes, authHook } from './auth.js';
 import { fieldProblems, problemsText } from './validation.js';
@@ -94,6 +95,15 @@ export async function buildApp(deps: ApiDeps): Promise<Api> {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema));
 
   app.decorateRequest('user', null);
+  // JSON may escape a lone surrogate ("\ud800"): well-formed JSON, but not text, and what
+  // the hash-chained log cannot encode. Refused here, naming the field, before any route
+  // acts on it (it was a 500 from deep inside the log's append).
+  app.addHook('preValidation', async (request) => {
+    for (const [part, value] of [['body', request.body], ['querystring', request.query], ['params', request.params]] as const) {
+      const bad = unencodable(value, part);
+      if (bad) throw new HubError('HUB_ERR_VALIDATION', [`${bad.path} ${bad.what}`], { field: bad.path, problems: [{ field: bad.path, message: bad.what }] });
+    }
+  });
   // Before any route, so that it sees every one of them (plugins' routes included).
   app.addHook('onRoute', requireAccessRule);
 

@@ -53,8 +53,11 @@ const PUBLISH_EVERY_MS = 5000; // readings alone republish the retained state at
 
 export type PowerDeps = Pick<
   HubServices,
-  'facility' | 'clock' | 'log' | 'bus' | 'events' | 'commands' | 'availability' | 'devices' | 'sessions' | 'publish' | 'publishHubState' | 'runningSessions' | 'stopHub'
+  'facility' | 'clock' | 'log' | 'bus' | 'events' | 'commands' | 'availability' | 'devices' | 'sessions' | 'publish' | 'publishHubState' | 'runningSessions' | 'stopHub' | 'store'
 >;
+
+/** The store's meta key of the loads owed a restore (they survive a restart, kill -9 included). */
+const OWED_KEY = 'power.shed';
 
 /** The power feature; the "power" block of compose.ts adds it to the hub. */
 export function createPowerFeature(deps: PowerDeps, opts: PowerOptions = {}): PowerFeature {
@@ -103,6 +106,16 @@ export function createPowerFeature(deps: PowerDeps, opts: PowerOptions = {}): Po
     runtime,
     onShutdown,
     changed: () => publish(false),
+    owed: {
+      load: () => {
+        const row = deps.store.stmt('SELECT value FROM meta WHERE key = ?').get(OWED_KEY) as { value: string } | undefined;
+        return row ? (JSON.parse(row.value) as ShedLoad[]) : [];
+      },
+      save: (loads) =>
+        deps.store.write(() => {
+          deps.store.stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(OWED_KEY, JSON.stringify(loads));
+        }),
+    },
   });
 
   const onTransition = (t: Transition): void => {
@@ -185,6 +198,10 @@ export function createPowerFeature(deps: PowerDeps, opts: PowerOptions = {}): Po
     routes,
     async start() {
       started = true;
+      playbook.loadOwed();
+      deps.bus.on(OWNER, 'device.availability', (p) => {
+        if (p.available && p.kind === 'relay') playbook.relayBack(p.deviceId, machine.state());
+      });
       deps.bus.on(OWNER, 'ups.status', () => {
         evaluate();
         playbook.recheckRuntime();

@@ -64,6 +64,11 @@ export interface PlaybookDeps {
   onShutdown: ((reason: string) => void | Promise<void>) | null;
   /** Something the API and the retained topic show changed. */
   changed: () => void;
+  /**
+   * Where the loads owed a restore are kept across restarts (the store's meta): a hub killed
+   * during an outage must still restore what it shed once the mains are back.
+   */
+  owed?: { load(): ShedLoad[]; save(loads: ShedLoad[]): Promise<void> };
 }
 
 const ISSUER = 'automation:power';
@@ -81,6 +86,20 @@ export class Playbook {
   private readonly shed = new Map<string, ShedLoad>();
 
   constructor(private readonly deps: PlaybookDeps) {}
+
+  /** At start, before the first power state: the loads an earlier run shed and still owes. */
+  loadOwed(): void {
+    for (const l of this.deps.owed?.load() ?? []) this.shed.set(`${l.deviceId}/${l.outputId}`, l);
+  }
+
+  /** Durable (or logged as not) before it resolves; never throws. */
+  private async saveOwed(): Promise<void> {
+    try {
+      await this.deps.owed?.save([...this.shed.values()]);
+    } catch (err) {
+      this.deps.log.error({ err }, 'loads owed a restore not saved');
+    }
+  }
 
   stages(): StageRecord[] {
     return this.records.map((r) => ({ ...r }));
@@ -111,7 +130,17 @@ export class Playbook {
     if (this.stopped) return;
     const outageBefore = from !== 'unknown' && from !== 'mains-ok';
     if (to === 'mains-ok') {
-      if (!outageBefore) return;
+      if (!outageBefore) {
+        // Mains found present after not knowing (a restart, or a UPS that stopped answering,
+        // during an outage): the loads shed then are still owed their restore.
+        const restoring = this.records.some((r) => r.stage === 'restore' && (r.status === 'pending' || r.status === 'running'));
+        if (from === 'unknown' && this.shed.size > 0 && !restoring) {
+          this.generation++;
+          this.records = this.records.concat(this.fresh('mains-ok').filter((r) => r.stage === 'restore'));
+          this.enqueue(to);
+        }
+        return;
+      }
       this.generation++;
       for (const r of this.records) if (r.status === 'pending') this.finish(r, 'skipped', 'mains back before this stage ran');
       this.runtimeArmed = false;
@@ -128,6 +157,47 @@ export class Playbook {
       this.records = this.fresh(null);
     }
     this.enqueue(to);
+  }
+
+  /**
+   * A relay module that answers again (the hub restarted before it connected, or the module
+   * was away) may hold coils the playbook could not write meanwhile: during an outage whose
+   * shed stage has run, its sheddable loads go off (again); with the mains present, what it
+   * is owed is restored. Found by kill9.test.ts: a hub restarted on battery ran its shed
+   * stage before the load module had connected, the writes failed and the loads stayed on.
+   */
+  relayBack(deviceId: string, state: PowerStateName | 'unknown'): void {
+    if (this.stopped) return;
+    const relay = this.deps.devices.get(deviceId);
+    if (!(relay instanceof RelayDevice)) return;
+    if (state === 'mains-ok') {
+      const owed = [...this.shed.values()].some((l) => l.deviceId === deviceId);
+      const restoring = this.records.some((r) => r.stage === 'restore' && (r.status === 'pending' || r.status === 'running'));
+      if (owed && !restoring) {
+        this.records = this.records.concat(this.fresh('mains-ok').filter((r) => r.stage === 'restore'));
+        this.enqueue('mains-ok');
+      }
+      return;
+    }
+    if (state === 'unknown' || !this.records.some((r) => r.stage === 'shed' && r.status !== 'pending' && r.status !== 'running')) return;
+    const gen = this.generation;
+    this.chain = this.chain.then(async () => {
+      if (gen !== this.generation || this.stopped) return;
+      try {
+        const outs = relay.outputs().filter((o) => o.role === 'sheddable');
+        for (const out of outs) {
+          const key = `${relay.id}/${out.id}`;
+          if (out.actual !== false || this.shed.has(key)) this.shed.set(key, { deviceId: relay.id, outputId: out.id, restoreOrder: out.restoreOrder });
+        }
+        await this.saveOwed();
+        const sessionIds = this.deps.activeSessions().map((s) => s.id);
+        const results = await Promise.all(outs.map((out) => relay.setOutput(out.id, false, ISSUER, { sessionIds })));
+        this.deps.log.info({ deviceId, off: results.filter((r) => r.ok).length, of: results.length }, 'relay module back during an outage: sheddable loads off again');
+        this.deps.changed();
+      } catch (err) {
+        this.deps.log.error({ err, deviceId }, 'shedding on a relay module that came back failed');
+      }
+    });
   }
 
   /** Re-checks runtime against the running sessions on each reading once the stage has run. */
@@ -245,16 +315,20 @@ export class Playbook {
 
   private async shedLoadsNow(): Promise<{ status: 'done' | 'failed' | 'skipped'; detail: string }> {
     const sessionIds = this.deps.activeSessions().map((s) => s.id);
-    const work = this.relays().map(async (relay) => {
+    const sheddable = this.relays().map((relay) => ({ relay, outs: relay.outputs().filter((o) => o.role === 'sheddable') }));
+    for (const { relay, outs } of sheddable) {
+      for (const out of outs) {
+        const key = `${relay.id}/${out.id}`;
+        // Only what was on (or unknown) is owed a restore; a load already off stays off.
+        if (out.actual !== false || this.shed.has(key)) this.shed.set(key, { deviceId: relay.id, outputId: out.id, restoreOrder: out.restoreOrder });
+      }
+    }
+    // Owed before the coils move: a hub killed between the two still restores them after
+    // its restart (restoring a load that never went off is harmless).
+    await this.saveOwed();
+    const work = sheddable.map(async ({ relay, outs }) => {
       // All at once: the line serialises the frames, and the ledger entries share one commit.
-      const results: Promise<SetOutputResult>[] = relay.outputs()
-        .filter((o) => o.role === 'sheddable')
-        .map((out) => {
-          const key = `${relay.id}/${out.id}`;
-          // Only what was on (or unknown) is owed a restore; a load already off stays off.
-          if (out.actual !== false || this.shed.has(key)) this.shed.set(key, { deviceId: relay.id, outputId: out.id, restoreOrder: out.restoreOrder });
-          return relay.setOutput(out.id, false, ISSUER, { sessionIds });
-        });
+      const results: Promise<SetOutputResult>[] = outs.map((out) => relay.setOutput(out.id, false, ISSUER, { sessionIds }));
       return Promise.all(results);
     });
     const results = (await Promise.all(work)).flat();
@@ -340,6 +414,7 @@ export class Playbook {
       const r = await relay.setOutput(load.outputId, true, ISSUER, { sessionIds });
       if (r.ok) {
         this.shed.delete(`${load.deviceId}/${load.outputId}`);
+        await this.saveOwed();
         done.push(`${load.deviceId}/${load.outputId}`);
       } else {
         bad.push(`${load.deviceId}/${load.outputId}: ${r.message}`);

@@ -4,6 +4,7 @@ import type { Db, Store } from './store.js';
 import { Frontier, leafHash, nodeHash, splitPoint, type Hash, type SubtreeHash } from '../audit/merkle.js';
 
 import type { Actor } from '../../kernel/actor.js';
+import { HubError } from '../errors.js';
 
 export type { Actor };
 
@@ -39,6 +40,34 @@ export const GENESIS_HASH = '0'.repeat(64);
  */
 export function canonicalJson(value: unknown): string {
   return canonicalize(value) ?? 'null';
+}
+
+/** In u-mode a surrogate pair is one code point: only a lone half matches. */
+const LONE_SURROGATE_RE = /\p{Cs}/u;
+const LONE_SURROGATE = '含有孤立的代理项（不是有效的 Unicode）/ contains a lone surrogate (not valid Unicode)';
+
+/**
+ * The first place in a value that canonical JSON cannot encode (a lone surrogate in a
+ * string or a key, NaN, ±Infinity), as a path such as `body.rows[2].name`; null when
+ * there is none. Bytes (a CSV upload) are not text and pass.
+ */
+export function unencodable(value: unknown, path: string): { path: string; what: string } | null {
+  if (typeof value === 'string') return !LONE_SURROGATE_RE.test(value) ? null : { path, what: LONE_SURROGATE };
+  if (typeof value === 'number') return Number.isFinite(value) ? null : { path, what: `不是有限数值 / is not a finite number (${value})` };
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return null;
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const bad = unencodable(v, `${path}[${i}]`);
+      if (bad) return bad;
+    }
+    return null;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (LONE_SURROGATE_RE.test(k)) return { path: `${path} (a key)`, what: LONE_SURROGATE };
+    const bad = unencodable(v, `${path}.${k}`);
+    if (bad) return bad;
+  }
+  return null;
 }
 
 /**
@@ -187,7 +216,15 @@ export class EventLog {
       data: e.data ?? {},
     };
     // The data is made canonical once: the same text is hashed and stored.
-    const dataJson = canonicalJson(base.data);
+    let dataJson: string;
+    try {
+      dataJson = canonicalJson(base.data);
+    } catch (err) {
+      // What JCS refuses cannot be hashed the same everywhere: refused, with where it is,
+      // as bad input (the write it belongs to rolls back), never an internal error.
+      const bad = unencodable(base.data, 'data');
+      throw new HubError('HUB_ERR_VALIDATION', [`${e.type} ${bad?.path ?? 'data'} ${bad?.what ?? (err instanceof Error ? err.message : String(err))}; 未记录 / nothing was stored`], { field: bad?.path ?? 'data' });
+    }
     const body = recordBody(base, dataJson);
     const hash = hashBody(this.head.hash, body);
     const leaf = leafHash(body);
