@@ -2,6 +2,9 @@ import { Type } from '@sinclair/typebox';
 import { MqttDevice, eventSchema, noArgs, type MqttKindSpec } from './mqtt-device.js';
 import type { DeviceContext, Device } from './types.js';
 import type { DeviceKind } from '../config/schema.js';
+import { robotSpec } from './robot.js';
+
+export { robotSpec };
 
 /*
  * What each MQTT kind may report, field by field (TypeBox, compiled once; docs/contract.md
@@ -9,7 +12,6 @@ import type { DeviceKind } from '../config/schema.js';
  * rejected with the reason and not stored.
  */
 const RequestId = Type.String({ pattern: '^[A-Za-z0-9._:-]{1,64}$' });
-const RoomId = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' });
 const Name = Type.String({ minLength: 1, maxLength: 64 });
 
 /** Gate (face + ID-card): verify requests go to the check-in policy; these are its events. */
@@ -34,23 +36,6 @@ export const doorSpec: MqttKindSpec = {
     closed: eventSchema('closed'),
     'forced-open': eventSchema('forced-open'),
     'held-open': eventSchema('held-open', { seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })) }),
-  },
-};
-
-const roomArg =
-  (field: string) =>
-  (args: Record<string, unknown>): string | null =>
-    typeof args[field] === 'string' && args[field] !== '' ? null : `argument ${field} must be a room id`;
-
-export const robotSpec: MqttKindSpec = {
-  kind: 'robot',
-  commands: { deliver: roomArg('room'), return: noArgs, stop: noArgs },
-  events: {
-    arrived: eventSchema('arrived', { room: Type.Optional(RoomId) }),
-    delivered: eventSchema('delivered', { room: Type.Optional(RoomId), item: Type.Optional(Name) }),
-    returned: eventSchema('returned'),
-    blocked: eventSchema('blocked', { where: Type.Optional(Name) }),
-    'battery-low': eventSchema('battery-low', { battery: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })) }),
   },
 };
 

@@ -4,6 +4,7 @@ import { createMqttDevice } from './kinds.js';
 import { createUpsDevice } from './ups.js';
 import { createRelayDevice } from './relay.js';
 import { createBroadcastDevice } from './broadcast.js';
+import { createRobotDevice } from './robot.js';
 
 /**
  * The table of device kinds (style pattern 3). A factory receives the one context object;
@@ -15,7 +16,7 @@ export type KindFactory = (ctx: DeviceContext) => Device;
 export const KIND_FACTORIES: Partial<Record<DeviceKind, KindFactory>> = {
   gate: createMqttDevice,
   door: createMqttDevice,
-  robot: createMqttDevice,
+  robot: createRobotDevice,
   'fire-panel': createMqttDevice,
   // --- power: a unit on a hub-owned Modbus line, a NUT client or a GPIO input ---
   ups: createUpsDevice,

@@ -10,6 +10,7 @@ import { createFireFeature } from './fire/feature.js';
 import { createDeviceHealthFeature } from './device-health/feature.js';
 import { createHealthFeature } from './health/feature.js';
 import { createConsoleFeature } from './console/feature.js';
+import { createRobotFeature } from './robot/feature.js';
 
 /**
  * Builds a hub with every feature of the product wired in. Tests that need only the
@@ -77,6 +78,15 @@ export function createHub(opts: HubOptions): Hub {
       },
     }),
   );
+
+  // --- robot: delivery tasks, the meal schedule, fire suspends them (docs/robot.md) ---
+  // The door feature asks `robot.activeTaskAt(doorId, robotId)` before it opens for a robot.
+  const robot = hub.addFeature(
+    createRobotFeature(services, {
+      insideSeats: (sessionId) => checkin.checkin().checkins(sessionId).flatMap((c) => (c.status === 'inside' && c.room !== null && c.seat !== null ? [{ room: c.room, seat: c.seat }] : [])),
+    }),
+  );
+  void robot;
 
   // --- device health: an unavailable device is an alarm of its role's severity; /healthz says degraded ---
   hub.addFeature(

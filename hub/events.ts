@@ -27,4 +27,7 @@ export interface HubEvents extends DeviceEvents {
     actor: string;
   };
   // --- end broadcast ---
+  // --- robot (hub/robot): every state change of a delivery task; the door feature follows it ---
+  'robot.task': { robotId: string; taskId: string; state: string; doorId: string; sessionId: string };
+  // --- end robot ---
 }

@@ -3,7 +3,8 @@ import type { Clock } from '../kernel/clock.js';
 import type { Logger } from '../kernel/log.js';
 import type { SimulatedMqttDevice, SimulatedDeviceOptions } from './mqtt-device.js';
 import { NON_MQTT_SIMULATORS, type RunningSimulator } from './register.js';
-import { doorSimulator, firePanelSimulator, robotSimulator } from './kinds.js';
+import { doorSimulator, firePanelSimulator } from './kinds.js';
+import { robotSimulator } from './robot.js';
 import { GateSimulator, gateSimulator } from './gate.js';
 
 export type { RunningSimulator };
