@@ -264,7 +264,7 @@ export class RobotSimulator extends SimulatedMqttDevice {
     const timeout = this.opts.clock.setTimeout(
       () => {
         if (this.job !== job || job.waitingDoor === null || this.parked) return;
-        void this.fail('door-not-opened');
+        this.fail('door-not-opened').catch((err: unknown) => this.opts.log.debug({ deviceId: this.deviceId, err }, 'robot simulator report failed'));
       },
       (this.timing.doorTimeoutSeconds * 1000) / this.speed,
     );

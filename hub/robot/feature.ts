@@ -348,7 +348,8 @@ export function createRobotFeature(deps: RobotDeps, opts: RobotOptions): RobotFe
       retry?.cancel();
       retry = null;
       deps.bus.removeOwner(OWNER);
-      await feature.idle();
+      // The steps under way finish; a command still waiting for the robot's answer is the ledger's to close.
+      await chain;
     },
     activeTaskAt(doorId, robotId) {
       const t = tasks.open(robotId).find((x) => x.doorId === doorId && ON_ROBOT.includes(x.state));
