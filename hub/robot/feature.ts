@@ -40,7 +40,8 @@ export interface NewTask {
   sessionId: string;
   robotId?: string;
   door?: string;
-  stops: { room: string; seat: number; items: string[] }[];
+  /** A stop's own session (meal runs serve several sessions in one room); default: `sessionId`. */
+  stops: { room: string; seat: number; items: string[]; sessionId?: string }[];
   meal?: string;
 }
 
@@ -95,7 +96,7 @@ export function createRobotFeature(deps: RobotDeps, opts: RobotOptions): RobotFe
     type: 'robot.task',
     actor,
     deviceId: t.robotId,
-    sessionIds: [t.sessionId],
+    sessionIds: t.sessionIds,
     ts: t.updatedAt,
     data: { taskId: t.id, ...rec, doorId: t.doorId, ...(t.meal ? { meal: t.meal } : {}) },
   });
@@ -177,7 +178,7 @@ export function createRobotFeature(deps: RobotDeps, opts: RobotOptions): RobotFe
       const id = String(event.taskId);
       const t = tasks.get(id);
       if (!t) return rejectReport(robotId, event, deps.sessions.sessionsForDevice(robotId), `unknown task ${id}`);
-      if (t.robotId !== robotId) return rejectReport(robotId, event, [t.sessionId], `task ${id} belongs to ${t.robotId}, not ${robotId}`);
+      if (t.robotId !== robotId) return rejectReport(robotId, event, t.sessionIds, `task ${id} belongs to ${t.robotId}, not ${robotId}`);
       const input: TaskInput = {
         kind: 'report',
         state: event.state as ReportedState,
@@ -186,7 +187,7 @@ export function createRobotFeature(deps: RobotDeps, opts: RobotOptions): RobotFe
         ...(typeof event.reason === 'string' ? { reason: event.reason } : {}),
       };
       const r = await apply(t, input, `device:${robotId}`);
-      if (!r.ok) return rejectReport(robotId, event, [t.sessionId], `task ${id}: ${r.reason}`);
+      if (!r.ok) return rejectReport(robotId, event, t.sessionIds, `task ${id}: ${r.reason}`);
       if (isTerminal(r.task.state)) pump(robotId);
       return { accepted: true };
     });
@@ -255,12 +256,16 @@ export function createRobotFeature(deps: RobotDeps, opts: RobotOptions): RobotFe
       if (!session) throw problem('body.sessionId', `找不到该场次 / no session ${input.sessionId}`);
       if (session.status === 'closed') throw new HubError('HUB_ERR_CONFLICT', [`场次已结束 / session ${session.code} is closed`], { field: 'body.sessionId' });
       const seen = new Set<string>();
+      const sessionIds = new Set<string>([session.id]);
       input.stops.forEach((s, i) => {
+        const own = s.sessionId === undefined ? session : deps.sessions.get(s.sessionId);
+        if (!own || own.status === 'closed') throw problem(`body.stops[${i}].sessionId`, `场次不存在或已结束 / no open session ${String(s.sessionId)}`);
+        sessionIds.add(own.id);
         const room = facility.rooms.find((r) => r.id === s.room);
-        if (!room) throw problem(`body.stops.${i}.room`, `没有该房间 / no room ${s.room} (rooms: ${facility.rooms.map((r) => r.id).join(', ')})`);
-        if (session.rooms.length > 0 && !session.rooms.includes(s.room)) throw problem(`body.stops.${i}.room`, `不是该场次的房间 / ${s.room} is not a room of session ${session.code} (${session.rooms.join(', ')})`);
-        if (s.seat > room.seats) throw problem(`body.stops.${i}.seat`, `座位号超出 / ${s.room} has seats 1 to ${room.seats}, found ${s.seat}`);
-        if (seen.has(`${s.room}#${s.seat}`)) throw problem(`body.stops.${i}.seat`, `座位重复 / ${s.room} seat ${s.seat} is listed twice`);
+        if (!room) throw problem(`body.stops[${i}].room`, `没有该房间 / no room ${s.room} (rooms: ${facility.rooms.map((r) => r.id).join(', ')})`);
+        if (own.rooms.length > 0 && !own.rooms.includes(s.room)) throw problem(`body.stops[${i}].room`, `不是该场次的房间 / ${s.room} is not a room of session ${own.code} (${own.rooms.join(', ')})`);
+        if (s.seat > room.seats) throw problem(`body.stops[${i}].seat`, `座位号超出 / ${s.room} has seats 1 to ${room.seats}, found ${s.seat}`);
+        if (seen.has(`${s.room}#${s.seat}`)) throw problem(`body.stops[${i}].seat`, `座位重复 / ${s.room} seat ${s.seat} is listed twice`);
         seen.add(`${s.room}#${s.seat}`);
       });
       const rooms = [...new Set(input.stops.map((s) => s.room))];
@@ -281,8 +286,9 @@ export function createRobotFeature(deps: RobotDeps, opts: RobotOptions): RobotFe
         id: input.id,
         robotId: robot.id,
         sessionId: session.id,
+        sessionIds: [...sessionIds],
         doorId: door,
-        stops: input.stops.map((s) => ({ room: s.room, seat: s.seat, items: [...s.items], delivered: false })),
+        stops: input.stops.map((s) => ({ room: s.room, seat: s.seat, items: [...s.items], delivered: false, ...(s.sessionId !== undefined ? { sessionId: s.sessionId } : {}) })),
         state: 'queued',
         suspendedFrom: null,
         reason: null,
@@ -293,7 +299,7 @@ export function createRobotFeature(deps: RobotDeps, opts: RobotOptions): RobotFe
         updatedAt: now,
       };
       const first = record(task, { step: 'queued', from: 'queued', to: 'queued' }, actor);
-      const ok = await tasks.insert(task, { ...first, data: { ...first.data, stops: task.stops.map((s) => ({ room: s.room, seat: s.seat, items: s.items })) } });
+      const ok = await tasks.insert(task, { ...first, data: { ...first.data, stops: task.stops.map((s) => ({ room: s.room, seat: s.seat, items: s.items, ...(s.sessionId ? { sessionId: s.sessionId } : {}) })) } });
       if (!ok) return { task: tasks.get(input.id)!, created: false };
       log.info({ taskId: task.id, robotId: task.robotId, sessionId: task.sessionId, stops: task.stops.length, by: actor }, 'robot task queued');
       announce(task);
@@ -393,9 +399,9 @@ export function createRobotFeature(deps: RobotDeps, opts: RobotOptions): RobotFe
       if (!deps.sessions.get(sessionId)) throw new HubError('HUB_ERR_NOT_FOUND', [`场次 / session ${sessionId}`]);
       const names = new Set<string>();
       (meals ?? []).forEach((m, i) => {
-        const bad = cronProblems(m.cron, `body.meals.${i}.cron`)[0];
+        const bad = cronProblems(m.cron, `body.meals[${i}].cron`)[0];
         if (bad) throw problem(bad.path, `无效的 cron 表达式 / ${bad.expected}, found ${bad.found}`);
-        if (names.has(m.name)) throw problem(`body.meals.${i}.name`, `餐次名称重复 / meal ${m.name} is listed twice`);
+        if (names.has(m.name)) throw problem(`body.meals[${i}].name`, `餐次名称重复 / meal ${m.name} is listed twice`);
         names.add(m.name);
       });
       await tasks.setSessionMeals(sessionId, meals, actor, clock.now(), { type: 'robot.meals', actor, sessionIds: [sessionId], data: { meals: meals ?? 'facility' } });

@@ -26,6 +26,8 @@ export interface StopState {
   seat: number;
   items: string[];
   delivered: boolean;
+  /** The session of the expert at this seat (a meal run may serve several sessions in one room). */
+  sessionId?: string;
 }
 
 export interface TaskCore {

@@ -5,10 +5,11 @@
  * injected clock wakes the schedule once a minute, so tests move a ManualClock and call
  * `tick()` instead of waiting on real time.
  *
- * At a meal time every session in progress gets one run per room: one task whose stops
- * are the seats of the experts inside in that room. The task id is made of the session,
- * the minute and the room, so a tick repeated for the same minute (a late timer, a restart
- * at 11:30) finds the task there and creates nothing new.
+ * At a meal time the experts inside of every session in progress whose meal it is are
+ * served in one run per room: one task whose stops are their seats (a room holds one
+ * expert of each session, so a run serves several sessions and is logged in each). The
+ * task id is made of the minute and the room, so a tick repeated for the same minute (a
+ * late timer, a restart at 11:30) finds the task there and creates nothing new.
  */
 import { createTask, type ScheduledTask } from 'node-cron';
 import type { Clock, TimerHandle } from '../../kernel/clock.js';
@@ -82,38 +83,42 @@ export class MealSchedule {
   async tick(): Promise<RobotTask[]> {
     const minute = Math.floor(this.deps.clock.now() / MINUTE) * MINUTE;
     const local = new Date(minute + this.offset * MINUTE);
-    const out: RobotTask[] = [];
+    // One expert of a session per room (the seating rule): a run gathers every session's
+    // experts in its room, each seat with its own session's meal.
+    const byRoom = new Map<string, { sessionId: string; seat: number; meal: string }[]>();
     for (const session of this.deps.sessions()) {
       for (const meal of this.deps.mealsOf(session.id)) {
         if (!this.matches(meal.cron, local)) continue;
-        const byRoom = new Map<string, number[]>();
-        for (const s of this.deps.insideSeats(session.id)) byRoom.set(s.room, [...(byRoom.get(s.room) ?? []), s.seat]);
-        if (byRoom.size === 0) {
-          await this.deps.skipped(session.id, meal.name, 'nobody is checked in');
-          continue;
-        }
-        for (const [room, seats] of [...byRoom].sort(([a], [b]) => a.localeCompare(b))) {
-          const robotId = this.deps.robotFor(room);
-          if (!robotId) {
-            this.deps.log.warn({ sessionId: session.id, room, meal: meal.name }, 'no robot serves this room: meal not scheduled');
-            await this.deps.skipped(session.id, meal.name, `no robot serves ${room}`);
-            continue;
-          }
-          try {
-            out.push(
-              await this.deps.create({
-                id: `meal-${localMinute(minute, this.offset)}-${room}-${session.id}`,
-                sessionId: session.id,
-                robotId,
-                stops: [...new Set(seats)].sort((a, b) => a - b).map((seat) => ({ room, seat, items: [meal.name] })),
-                meal: meal.name,
-              }),
-            );
-          } catch (err) {
-            this.deps.log.error({ err, sessionId: session.id, room, meal: meal.name }, 'meal run not created');
-            await this.deps.skipped(session.id, meal.name, `${room}: ${String(err)}`);
-          }
-        }
+        const seats = this.deps.insideSeats(session.id);
+        if (seats.length === 0) await this.deps.skipped(session.id, meal.name, 'nobody is checked in');
+        for (const s of seats) byRoom.set(s.room, [...(byRoom.get(s.room) ?? []), { sessionId: session.id, seat: s.seat, meal: meal.name }]);
+      }
+    }
+    const out: RobotTask[] = [];
+    for (const [room, seats] of [...byRoom].sort(([a], [b]) => a.localeCompare(b))) {
+      const sessionIds = [...new Set(seats.map((s) => s.sessionId))];
+      const meals = [...new Set(seats.map((s) => s.meal))];
+      const robotId = this.deps.robotFor(room);
+      if (!robotId) {
+        this.deps.log.warn({ sessionIds, room, meals }, 'no robot serves this room: meal not scheduled');
+        for (const id of sessionIds) await this.deps.skipped(id, meals.join('、'), `no robot serves ${room}`);
+        continue;
+      }
+      const stops = new Map<number, { room: string; seat: number; items: string[]; sessionId: string }>();
+      for (const s of seats) if (!stops.has(s.seat)) stops.set(s.seat, { room, seat: s.seat, items: [s.meal], sessionId: s.sessionId });
+      try {
+        out.push(
+          await this.deps.create({
+            id: `meal-${localMinute(minute, this.offset)}-${room}`,
+            sessionId: sessionIds[0]!,
+            robotId,
+            stops: [...stops.values()].sort((a, b) => a.seat - b.seat),
+            meal: meals.join('、'),
+          }),
+        );
+      } catch (err) {
+        this.deps.log.error({ err, sessionIds, room, meals }, 'meal run not created');
+        for (const id of sessionIds) await this.deps.skipped(id, meals.join('、'), `${room}: ${String(err)}`);
       }
     }
     return out;

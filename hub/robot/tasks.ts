@@ -6,7 +6,10 @@ import type { StopState, TaskCore, TaskState } from './machine.js';
 export interface RobotTask extends TaskCore {
   id: string;
   robotId: string;
+  /** The session it was made for (a meal run: the first of those it serves). */
   sessionId: string;
+  /** Every session it serves: its steps go into each of their logs. */
+  sessionIds: string[];
   doorId: string;
   /** Who asked for it: `user:NAME` or `automation:robot-meals`. */
   source: string;
@@ -22,6 +25,7 @@ interface Row {
   id: string;
   robot_id: string;
   session_id: string;
+  sessions: string;
   door_id: string;
   stops: string;
   state: TaskState;
@@ -38,6 +42,7 @@ const fromRow = (r: Row): RobotTask => ({
   id: r.id,
   robotId: r.robot_id,
   sessionId: r.session_id,
+  sessionIds: r.sessions.split(',').filter((x) => x !== ''),
   doorId: r.door_id,
   stops: JSON.parse(r.stops) as StopState[],
   state: r.state,
@@ -73,9 +78,9 @@ export class TaskStore {
   }
 
   list(q: { sessionId?: string; state?: TaskState; robotId?: string } = {}): RobotTask[] {
-    const all: [string, string | undefined][] = [['session_id', q.sessionId], ['state', q.state], ['robot_id', q.robotId]];
+    const all: [string, string | undefined][] = [[`sessions LIKE '%,' || ? || ',%'`, q.sessionId], ['state = ?', q.state], ['robot_id = ?', q.robotId]];
     const filters = all.filter((f): f is [string, string] => f[1] !== undefined);
-    const where = filters.map(([column]) => `${column} = ?`);
+    const where = filters.map(([clause]) => clause);
     const args = filters.map(([, value]) => value);
     const sql = `SELECT * FROM robot_tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id LIMIT 1000`;
     return (this.store.stmt(sql).all(...args) as Row[]).map(fromRow);
@@ -94,9 +99,9 @@ export class TaskStore {
     return this.store.write(() => {
       const r = this.store
         .stmt(
-          'INSERT INTO robot_tasks (id, robot_id, session_id, door_id, stops, state, suspended_from, reason, source, meal, request, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+          'INSERT INTO robot_tasks (id, robot_id, session_id, sessions, door_id, stops, state, suspended_from, reason, source, meal, request, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
         )
-        .run(t.id, t.robotId, t.sessionId, t.doorId, JSON.stringify(t.stops), t.state, t.suspendedFrom, t.reason, t.source, t.meal, t.request, t.createdAt, t.updatedAt);
+        .run(t.id, t.robotId, t.sessionId, `,${t.sessionIds.join(',')},`, t.doorId, JSON.stringify(t.stops), t.state, t.suspendedFrom, t.reason, t.source, t.meal, t.request, t.createdAt, t.updatedAt);
       if (r.changes === 0) return false;
       this.events.appendInTx(record);
       return true;

@@ -217,6 +217,8 @@ export const MIGRATIONS: Migration[] = [
         id TEXT PRIMARY KEY,
         robot_id TEXT NOT NULL,
         session_id TEXT NOT NULL,
+        -- Every session the task serves, as ',s-1,s-2,' (a meal run serves each session with experts in its room).
+        sessions TEXT NOT NULL,
         door_id TEXT NOT NULL,
         stops TEXT NOT NULL,
         state TEXT NOT NULL,
