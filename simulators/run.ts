@@ -20,6 +20,8 @@ export interface SimulatorsOptions {
   log: Logger;
   /** Gates play a stream of arrivals every this many ms (the demo); off when absent. */
   arrivalsMs?: number;
+  /** The robot moves this many times faster than a real one (the demo: 10); default 1. */
+  robotSpeed?: number;
   /**
    * Which simulators: MQTT devices need the hub's broker, the others (Modbus, serial) are
    * servers the hub connects to and can start before it. Default: all.
@@ -91,7 +93,7 @@ type MqttBase = Omit<SimulatedDeviceOptions, 'deviceId' | 'initialState' | 'comm
 const MQTT_SIMULATORS: Record<string, (config: DeviceConfig, base: MqttBase, opts: SimulatorsOptions) => SimulatedMqttDevice> = {
   gate: (config, base) => gateSimulator(config, base),
   door: (config, base) => doorSimulator(config, base),
-  robot: (config, base) => robotSimulator(config, base),
+  robot: (config, base, opts) => robotSimulator(config, base, { speed: opts.robotSpeed ?? 1 }),
   'fire-panel': (config, base) => firePanelSimulator(config, base),
 };
 

@@ -17,11 +17,12 @@ const Stop = Type.Object(
   },
   { additionalProperties: false },
 );
-const StopView = Type.Object({ room: Type.String(), seat: Type.Integer(), items: Type.Array(Type.String()), delivered: Type.Boolean() });
+const StopView = Type.Object({ room: Type.String(), seat: Type.Integer(), items: Type.Array(Type.String()), delivered: Type.Boolean(), sessionId: Type.Optional(Type.String()) });
 const TaskView = Type.Object({
   id: Type.String(),
   robotId: Type.String(),
   sessionId: Type.String(),
+  sessionIds: Type.Array(Type.String()),
   doorId: Type.String(),
   state: Type.String(),
   suspendedFrom: Type.Union([Type.String(), Type.Null()]),
@@ -43,6 +44,7 @@ export function robotRoutes(app: Api, deps: ApiDeps, robot: RobotFeature): void 
     id: t.id,
     robotId: t.robotId,
     sessionId: t.sessionId,
+    sessionIds: t.sessionIds,
     doorId: t.doorId,
     state: t.state,
     suspendedFrom: t.suspendedFrom,

@@ -681,10 +681,20 @@ function Jammers() {
       <tbody>${(Array.isArray(j) ? j : j.zones || []).map((z) => html`<tr><td>${roomName(z.room) || z.name || z.id}</td><td>${z.on ? t('jam.on') : t('jam.off')}</td><td>${z.cause || ''}</td></tr>`)}</tbody></table>`
     : html`<p class="na" id="jammers-na">${t('na')}</p>`}
     <h2>${t('robot.tasks')}</h2>
-    ${r ? html`<ul>${(Array.isArray(r) ? r : r.tasks || []).map((x) => html`<li>${x.id} ${roomName(x.room)} ${x.status}</li>`)}</ul>` : html`<p class="na" id="robot-na">${t('na')}</p>`}
+    ${r ? RobotTasks(r.tasks || []) : html`<p class="na" id="robot-na">${t('na')}</p>`}
     <h2>${t('door.title')}</h2>
     <ul>${doors.map((d) => html`<li>${d.name}：${d.available ? t('yes') : t('no')} ${d.state && d.state.open !== undefined ? (d.state.open ? '开 / open' : '关 / closed') : ''}</li>`)}</ul>
   </section>`;
+}
+
+/** The robot's delivery tasks, newest first: where to, in which session, the state in words and why. */
+function RobotTasks(tasks) {
+  if (tasks.length === 0) return html`<p id="robot-tasks-none">${t('rtask.none')}</p>`;
+  const sessionCode = (id) => (S.sessions.find((s) => s.id === id) || {}).code || id;
+  const seats = (x) => x.stops.map((s) => `${roomName(s.room) || s.room} ${t('rtask.seat', { n: s.seat })}${s.delivered ? ' ✓' : ''}`).join('，');
+  return html`<table id="robot-tasks"><thead><tr><th>${t('rtask.id')}</th><th>${t('rtask.session')}</th><th>${t('rtask.where')}</th><th>${t('rtask.state')}</th><th>${t('rtask.reason')}</th></tr></thead>
+    <tbody>${[...tasks].reverse().map((x) => html`<tr key=${x.id} data-state=${x.state}><td>${x.meal ? `${x.meal} ` : ''}<small>${x.id}</small></td><td>${(x.sessionIds || [x.sessionId]).map(sessionCode).join('，')}</td><td>${seats(x)}</td>
+      <td>${code('rtask', x.state)}${x.state === 'suspended' && x.suspendedFrom ? `（${code('rtask', x.suspendedFrom)}）` : ''}</td><td>${x.reason || ''}</td></tr>`)}</tbody></table>`;
 }
 
 function Users() {

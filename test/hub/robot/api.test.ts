@@ -58,6 +58,7 @@ void t.test('roles: operators add and cancel, supervisors and viewers read, only
   const made = await r.api('POST', '/api/robot/tasks', body, op);
   t.equal(made.statusCode, 201);
   t.equal(made.json().source, 'user:op1');
+  t.same(made.json().sessionIds, [sessionId], 'the view lists the sessions it serves');
   for (const token of [sup, view]) {
     const list = await r.api('GET', `/api/robot/tasks?sessionId=${sessionId}`, undefined, token);
     t.equal(list.statusCode, 200);
