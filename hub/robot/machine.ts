@@ -8,7 +8,8 @@
  *   (per seat, in-area: one `delivered` report per stop; the last one makes the task `delivered`)
  *   any open state → failed (the robot's reason, a fault, low battery in the area)
  *   any open state → cancelled (an admin or operator)
- *   any open state → suspended (fire) → back where it was, by an admin's resume
+ *   any open state → suspended (fire) → back where it was, by an admin's resume (a step the
+ *   robot reports while suspended, made before the park reached it, moves where it was)
  *   dispatched / at-door → queued again on low battery or a fault (not yet in the area)
  */
 import type { ReportedState } from '../../devices/robot.js';
@@ -106,6 +107,18 @@ function report(
   input: Extract<TaskInput, { kind: 'report' }>,
   next: (to: TaskState, rec: Omit<StepRecord, 'from' | 'to'>, patch?: Partial<TaskCore>) => StepResult,
 ): StepResult {
+  if (task.state === 'suspended' && task.suspendedFrom !== null && task.suspendedFrom !== 'queued') {
+    // A step the robot made before the park reached it (the report crossed the fire alarm):
+    // recorded, and the task stays suspended at the new place (or ends, if that step ends it).
+    const inner = step({ ...task, state: task.suspendedFrom, suspendedFrom: null }, input);
+    if (!inner.ok) return inner;
+    const ended = isTerminal(inner.task.state);
+    return {
+      ok: true,
+      task: { ...inner.task, state: ended ? inner.task.state : 'suspended', suspendedFrom: ended ? null : inner.task.state },
+      record: { ...inner.record, from: 'suspended', to: ended ? inner.task.state : 'suspended' },
+    };
+  }
   const from = task.state;
   const out = (expected: TaskState): StepResult => refuse(`${input.state} reported while the task is ${from} (expected after ${expected})`);
   switch (input.state) {

@@ -80,6 +80,9 @@ void t.test('fire: suspended from where it was, resumed back there; cancel from 
   t.match(s, { ok: true, task: { state: 'suspended', suspendedFrom: 'at-door' } });
   if (!s.ok) return;
   t.match(step(s.task, { kind: 'resume' }), { ok: true, task: { state: 'at-door', suspendedFrom: null }, record: { step: 'resumed', from: 'suspended', to: 'at-door' } });
+  const late = step(s.task, { kind: 'report', state: 'in-area' });
+  t.match(late, { ok: true, task: { state: 'suspended', suspendedFrom: 'in-area' }, record: { step: 'in-area', from: 'suspended', to: 'suspended' } }, 'a step made before the park is recorded; the task stays suspended');
+  t.notOk(step(s.task, { kind: 'report', state: 'returned' }).ok, 'out of order while suspended is still refused');
   for (const st of ['queued', 'dispatched', 'at-door', 'in-area', 'delivered', 'suspended'] as const) {
     t.match(step(task(st, st === 'suspended' ? 'queued' : null), { kind: 'cancel', reason: 'no longer needed' }), { ok: true, task: { state: 'cancelled' } }, st);
   }
@@ -109,7 +112,7 @@ void t.test('property: the life cycle never leaves a terminal state and never lo
         // Delivered seats stay delivered; a re-queued task has not been in the area.
         if (cur.stops.some((s, j) => s.delivered && !r.task.stops[j]!.delivered)) return false;
         if (r.task.state === 'delivered' && !r.task.stops.every((s) => s.delivered)) return false;
-        if (r.task.state === 'returned' && cur.state !== 'delivered') return false;
+        if (r.task.state === 'returned' && cur.state !== 'delivered' && !(cur.state === 'suspended' && cur.suspendedFrom === 'delivered')) return false;
         if (r.task.state === 'suspended' && (r.task.suspendedFrom === null || r.task.suspendedFrom === 'suspended' || TERMINAL.includes(r.task.suspendedFrom))) return false;
         if (r.record.step === 'requeued' && cur.stops.some((s) => s.delivered)) return false;
         cur = r.task;
