@@ -102,5 +102,31 @@ export function upsConfigProblems(facility: Facility): ConfigProblem[] {
 
 /** Every cross-section check of the features, run by the loader on every file (with or without schema errors). */
 export function featureConfigProblems(facility: Facility): ConfigProblem[] {
-  return [...powerConfigProblems(facility), ...upsConfigProblems(facility), ...broadcastConfigProblems(facility)];
+  return [...powerConfigProblems(facility), ...upsConfigProblems(facility), ...broadcastConfigProblems(facility), ...robotConfigProblems(facility)];
+}
+
+/** Meal times: valid 5-field cron expressions with unique names; the door, a door device. */
+export function robotConfigProblems(facility: Facility): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const r = (facility.robot ?? {}) as Partial<Facility['robot']>;
+  const names = new Set<string>();
+  for (const [m, i] of entries<{ name?: unknown; cron?: unknown }>(r.meals)) {
+    const at = `/robot/meals/${i}`;
+    if (typeof m.name === 'string') {
+      if (names.has(m.name)) out.push({ path: `${at}/name`, found: JSON.stringify(m.name), expected: 'a meal name used once' });
+      names.add(m.name);
+    }
+    if (typeof m.cron === 'string') out.push(...cronProblems(m.cron, `${at}/cron`));
+  }
+  if (typeof r.door === 'string' && !(facility.devices ?? []).some((d) => d.id === r.door && d.kind === 'door')) {
+    out.push({ path: '/robot/door', found: JSON.stringify(r.door), expected: 'the id of a door device' });
+  }
+  return out;
+}
+
+/** A cron expression the meal schedule can use (5 fields, node-cron's syntax). */
+export function cronProblems(cron: string, path: string): ConfigProblem[] {
+  if (cron.trim().split(/\s+/).length !== 5) return [{ path, found: JSON.stringify(cron), expected: 'a cron expression with 5 fields (minute hour day month weekday)' }];
+  const v = validateDetailed(cron);
+  return v.valid ? [] : [{ path, found: JSON.stringify(cron), expected: `a valid cron expression (${v.errors.map((e) => e.message).join('; ')})` }];
 }

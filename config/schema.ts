@@ -454,6 +454,24 @@ export const FireSection = Type.Object(
   { ...strict, default: {} },
 );
 // --- end jammers ---
+// --- robot: meal deliveries (hub/robot, docs/robot.md) ---
+export const RobotSection = Type.Object(
+  {
+    /** Meal times of every session in progress (a session may have its own, see docs/robot.md). */
+    meals: Type.Array(
+      Type.Object({ name: Type.String({ minLength: 1, maxLength: 32 }), cron: Type.String({ minLength: 9, maxLength: 64, description: 'minute hour day month weekday, site local time' }) }, strict),
+      { default: [], maxItems: 12 },
+    ),
+    /** The evaluation-area door deliveries pass (default: the first door device). */
+    door: Type.Optional(Id),
+    /** A queued task is offered to its robot again this often while the robot refuses or is away. */
+    retryMs: Type.Integer({ minimum: 1000, maximum: 600000, default: 15000 }), // 15 s
+    /** After a battery-low report no task is dispatched until the robot's state shows this much. */
+    resumeBatteryPercent: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+  },
+  { ...strict, default: {} },
+);
+// --- end robot ---
 // --- network: bind addresses and TLS (docs/security.md) ---
 /** Client certificates: not asked for, checked when a client offers one, or required. */
 const ClientCerts = Type.Union([Type.Literal('off'), Type.Literal('optional'), Type.Literal('required')], { default: 'off' });
@@ -601,6 +619,7 @@ export const FacilitySchema = Type.Object(
     power: PowerSection,
     jammers: JammersSection,
     fire: FireSection,
+    robot: RobotSection,
     http: HttpSection,
     mqtt: MqttSection,
     uplink: Type.Optional(UplinkSection),

@@ -3,6 +3,9 @@ import { MqttDevice, eventSchema, noArgs, type MqttKindSpec } from './mqtt-devic
 import type { DeviceContext, Device } from './types.js';
 import type { DeviceKind } from '../config/schema.js';
 import { doorSpec } from './door.js';
+import { robotSpec } from './robot.js';
+
+export { robotSpec };
 
 /*
  * What each MQTT kind may report, field by field (TypeBox, compiled once; docs/contract.md
@@ -10,7 +13,6 @@ import { doorSpec } from './door.js';
  * rejected with the reason and not stored.
  */
 const RequestId = Type.String({ pattern: '^[A-Za-z0-9._:-]{1,64}$' });
-const RoomId = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' });
 const Name = Type.String({ minLength: 1, maxLength: 64 });
 
 /** Gate (face + ID-card): verify requests go to the check-in policy; these are its events. */
@@ -24,23 +26,6 @@ export const gateSpec: MqttKindSpec = {
     tamper: eventSchema('tamper'),
     'forced-open': eventSchema('forced-open'),
     'offline-pass': eventSchema('offline-pass', { requestId: RequestId, idHash: Type.String({ pattern: '^[0-9a-f]{64}$' }), sessionId: Type.String({ minLength: 1, maxLength: 64 }) }),
-  },
-};
-
-const roomArg =
-  (field: string) =>
-  (args: Record<string, unknown>): string | null =>
-    typeof args[field] === 'string' && args[field] !== '' ? null : `argument ${field} must be a room id`;
-
-export const robotSpec: MqttKindSpec = {
-  kind: 'robot',
-  commands: { deliver: roomArg('room'), return: noArgs, stop: noArgs },
-  events: {
-    arrived: eventSchema('arrived', { room: Type.Optional(RoomId) }),
-    delivered: eventSchema('delivered', { room: Type.Optional(RoomId), item: Type.Optional(Name) }),
-    returned: eventSchema('returned'),
-    blocked: eventSchema('blocked', { where: Type.Optional(Name) }),
-    'battery-low': eventSchema('battery-low', { battery: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })) }),
   },
 };
 

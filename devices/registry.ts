@@ -6,6 +6,7 @@ import { createFirePanelDevice } from './fire-gpio.js';
 import { createUpsDevice } from './ups.js';
 import { createRelayDevice } from './relay.js';
 import { createBroadcastDevice } from './broadcast.js';
+import { createRobotDevice } from './robot.js';
 
 /**
  * The table of device kinds (style pattern 3). A factory receives the one context object;
@@ -17,7 +18,7 @@ export type KindFactory = (ctx: DeviceContext) => Device;
 export const KIND_FACTORIES: Partial<Record<DeviceKind, KindFactory>> = {
   gate: createMqttDevice,
   door: createDoorDevice,
-  robot: createMqttDevice,
+  robot: createRobotDevice,
   // A fire panel reports over MQTT, or is a dry contact on a GPIO input.
   'fire-panel': createFirePanelDevice,
   // --- power: a unit on a hub-owned Modbus line, a NUT client or a GPIO input ---

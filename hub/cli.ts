@@ -254,7 +254,8 @@ async function start(args: string[], io: Out): Promise<number> {
   const signals = onStopSignals(log, () => abort.abort());
   try {
     let facility = simBasePort === null ? loaded : withSimulatorPorts(loaded, simBasePort, only);
-    const simBase = { ...(only ? { only } : {}), clock: systemClock, log: log.child({ module: 'simulators' }), failFast: true };
+    // The demo's robot runs 10× faster than a real one, so a meal run takes minutes, not a quarter hour.
+    const simBase = { ...(only ? { only } : {}), clock: systemClock, log: log.child({ module: 'simulators' }), failFast: true, robotSpeed: 10 };
     // Modbus and serial simulators are servers the hub connects to: up before the hub, so
     // its first poll finds them (as real devices would already be there), and a simulator
     // that cannot bind its port stops the start (the hub must never drive another hub's).
@@ -346,7 +347,7 @@ async function simulate(args: string[], io: Out): Promise<number> {
   }
   const log = createLogger();
   const demo = resolve(values.config) === DEMO_FACILITY;
-  const sims = await startSimulators({ facility, mqttUrl: values['mqtt-url'], tokens, ...(only ? { only } : {}), ...(demo ? { arrivalsMs: 6000 } : {}), clock: systemClock, log });
+  const sims = await startSimulators({ facility, mqttUrl: values['mqtt-url'], tokens, ...(only ? { only } : {}), ...(demo ? { arrivalsMs: 6000, robotSpeed: 10 } : {}), clock: systemClock, log });
   io.out(`${sims.length} simulator(s) running against ${values['mqtt-url']} (Ctrl-C stops)`);
   await new Promise<void>((r) => {
     process.once('SIGTERM', () => r());

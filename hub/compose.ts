@@ -15,6 +15,7 @@ import { createDoorFeature } from './door/feature.js';
 import { createRobotTaskTracker } from './door/robot-tasks.js';
 import { DoorDevice } from '../devices/door.js';
 import { createUplinkFeature } from './uplink/feature.js';
+import { createRobotFeature } from './robot/feature.js';
 
 /**
  * Builds a hub with every feature of the product wired in. Tests that need only the
@@ -83,8 +84,16 @@ export function createHub(opts: HubOptions): Hub {
     }),
   );
 
+  // --- robot: delivery tasks, the meal schedule, fire suspends them (docs/robot.md) ---
+  // Every task step is on the bus as robot.task; the door follows it from there.
+  hub.addFeature(
+    createRobotFeature(services, {
+      insideSeats: (sessionId) => checkin.checkin().checkins(sessionId).flatMap((c) => (c.status === 'inside' && c.room !== null && c.seat !== null ? [{ room: c.room, seat: c.seat }] : [])),
+    }),
+  );
+
   // --- door: open-requests (the robot on a task only), forced/held-open alarms, relocked behind the robot ---
-  // The robot's active task at a door, from the robot.task bus events (the robot feature's activeTaskAt may replace it).
+  // The robot's active task at a door, from the robot feature's robot.task bus events.
   const robotTasks = hub.addFeature(createRobotTaskTracker({ bus: hub.bus }));
   hub.addFeature(
     createDoorFeature({

@@ -1,5 +1,6 @@
 import type { DeviceKind, PowerStateName, PowerStageName } from '../config/schema.js';
 import type { CommandOutcomeKind, DeviceEvents } from '../devices/seam.js';
+import type { TaskState } from './robot/machine.js';
 
 /** The hub's typed bus events: name → payload (style pattern 5); devices' own are in DeviceEvents. */
 export interface HubEvents extends DeviceEvents {
@@ -32,7 +33,7 @@ export interface HubEvents extends DeviceEvents {
   'robot.task': {
     robotId: string;
     taskId: string;
-    state: 'queued' | 'dispatched' | 'at-door' | 'in-area' | 'delivered' | 'returned' | 'failed' | 'suspended';
+    state: TaskState;
     doorId: string | null;
     sessionId: string | null;
   };

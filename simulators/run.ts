@@ -3,8 +3,9 @@ import type { Clock } from '../kernel/clock.js';
 import type { Logger } from '../kernel/log.js';
 import type { SimulatedMqttDevice, SimulatedDeviceOptions } from './mqtt-device.js';
 import { NON_MQTT_SIMULATORS, type RunningSimulator } from './register.js';
-import { firePanelSimulator, robotSimulator } from './kinds.js';
-import { doorSimulator } from './door.js';
+import { firePanelSimulator } from './kinds.js';
+import { DoorSimulator, doorSimulator } from './door.js';
+import { RobotSimulator, robotSimulator } from './robot.js';
 import { GateSimulator, gateSimulator } from './gate.js';
 
 export type { RunningSimulator };
@@ -20,6 +21,8 @@ export interface SimulatorsOptions {
   log: Logger;
   /** Gates play a stream of arrivals every this many ms (the demo); off when absent. */
   arrivalsMs?: number;
+  /** The robot moves this many times faster than a real one (the demo: 10); default 1. */
+  robotSpeed?: number;
   /**
    * Which simulators: MQTT devices need the hub's broker, the others (Modbus, serial) are
    * servers the hub connects to and can start before it. Default: all.
@@ -91,7 +94,7 @@ type MqttBase = Omit<SimulatedDeviceOptions, 'deviceId' | 'initialState' | 'comm
 const MQTT_SIMULATORS: Record<string, (config: DeviceConfig, base: MqttBase, opts: SimulatorsOptions) => SimulatedMqttDevice> = {
   gate: (config, base) => gateSimulator(config, base),
   door: (config, base) => doorSimulator(config, base),
-  robot: (config, base) => robotSimulator(config, base),
+  robot: (config, base, opts) => robotSimulator(config, base, { speed: opts.robotSpeed ?? 1 }),
   'fire-panel': (config, base) => firePanelSimulator(config, base),
 };
 
@@ -136,7 +139,24 @@ export async function startSimulators(opts: SimulatorsOptions): Promise<RunningS
       log.error({ err }, 'simulator failed to start');
     }
   }
+  linkRobotsAndDoors(running);
   return running;
+}
+
+/**
+ * The physical world between the robot and the door: the door's reader recognises the robot
+ * at the door (its badge) and asks the hub to open; the robot passes once the contact opens.
+ * In a site that is radio and sensors; here both simulators run in this process.
+ */
+export function linkRobotsAndDoors(running: RunningSimulator[]): void {
+  const robots = running.flatMap((r) => (r.handle instanceof RobotSimulator ? [r.handle] : []));
+  const doors = new Map(running.flatMap((r) => (r.handle instanceof DoorSimulator ? [[r.deviceId, r.handle] as const] : [])));
+  for (const robot of robots) {
+    robot.on('at-door', (doorId, robotId) => {
+      void doors.get(doorId)?.requestOpen({ kind: 'robot', id: robotId }).catch(() => undefined);
+    });
+  }
+  for (const [doorId, door] of doors) door.on('opened', () => robots.forEach((r) => r.doorOpened(doorId)));
 }
 
 export async function stopSimulators(list: RunningSimulator[]): Promise<void> {

@@ -1,5 +1,6 @@
 import type { DeviceConfig, Facility } from '../../config/schema.js';
 import { MQTT_KINDS } from '../../devices/kinds.js';
+import { ROBOT_OWNED_COMMANDS } from '../../devices/robot.js';
 import type { FieldProblem } from './validation.js';
 
 /**
@@ -16,7 +17,6 @@ export function commandArgProblems(facility: Facility, device: DeviceConfig, cmd
       if (!known.includes(k)) out.push({ field: field(k), message: known.length ? `不是已知参数 / is not an argument of ${cmd} (arguments: ${known.join(', ')})` : `${cmd} 不需要参数 / ${cmd} takes no arguments` });
     }
   };
-  const rooms = roomsServed(facility, device);
 
   if (device.kind === 'relay') {
     if (cmd === 'refresh') only([]);
@@ -38,13 +38,8 @@ export function commandArgProblems(facility: Facility, device: DeviceConfig, cmd
 
   const spec = MQTT_KINDS[device.kind];
   if (spec) {
-    if (device.kind === 'robot' && cmd === 'deliver') {
-      only(['room']);
-      if (typeof args.room !== 'string' || !rooms.includes(args.room)) {
-        out.push({ field: field('room'), message: `应为机器人服务的房间 / must be a room ${device.id} serves (${rooms.join(', ') || 'none'}), found ${show(args.room)}` });
-      }
-      return out;
-    }
+    // A robot's task commands are the robot feature's (hub/robot): the API answers 409, not a field error.
+    if (device.kind === 'robot' && ROBOT_OWNED_COMMANDS.includes(cmd)) return out;
     const check = spec.commands[cmd];
     if (!check) return out;
     const error = check(args);
@@ -85,14 +80,6 @@ function broadcastArgProblems(device: DeviceConfig, cmd: string, args: Record<st
     out.push({ field: field('repeat'), message: `应为 1 到 10 / must be a whole number from 1 to 10, found ${show(args.repeat)}` });
   }
   return out;
-}
-
-/** The rooms a device serves: its rooms and its zones' rooms, or every room when it names none. */
-function roomsServed(facility: Facility, device: DeviceConfig): string[] {
-  if (device.rooms.length === 0 && device.zones.length === 0) return facility.rooms.map((r) => r.id);
-  const rooms = new Set(device.rooms);
-  for (const r of facility.rooms) if (r.zone !== undefined && device.zones.includes(r.zone)) rooms.add(r.id);
-  return facility.rooms.map((r) => r.id).filter((id) => rooms.has(id));
 }
 
 function show(value: unknown): string {

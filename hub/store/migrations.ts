@@ -208,6 +208,39 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
+    version: 7,
+    name: 'robot delivery tasks and per-session meal times',
+    // hub/robot: one row per delivery task (its stops with what was delivered), and the meal
+    // times a session has instead of the facility's (docs/robot.md).
+    sql: `
+      CREATE TABLE robot_tasks (
+        id TEXT PRIMARY KEY,
+        robot_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        -- Every session the task serves, as ',s-1,s-2,' (a meal run serves each session with experts in its room).
+        sessions TEXT NOT NULL,
+        door_id TEXT NOT NULL,
+        stops TEXT NOT NULL,
+        state TEXT NOT NULL,
+        suspended_from TEXT,
+        reason TEXT,
+        source TEXT NOT NULL,
+        meal TEXT,
+        request TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX robot_tasks_session ON robot_tasks (session_id, created_at);
+      CREATE INDEX robot_tasks_open ON robot_tasks (robot_id, state);
+      CREATE TABLE robot_session_meals (
+        session_id TEXT PRIMARY KEY,
+        meals TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at INTEGER NOT NULL
+      );
+    `,
+  },
+  {
     version: 8,
     name: 'uplink outbox',
     // Messages for the county platform, derived from the event log and the checkpoints

@@ -150,10 +150,10 @@ void t.test('the console in Chinese: sessions, roster import, live floor plan, a
   for (const view of ['power', 'alarms', 'timeline', 'health', 'devices', 'jammers', 'users']) {
     await page.click(`nav a[data-view=${view}]`);
     await page.locator(`#main-view[data-view=${view}]`).waitFor();
-    // The jammer zones come from the jammer feature; robot tasks are not built yet, and the page says so.
+    // The jammer zones come from the jammer feature; the robot feature answers its tasks (none here), and the page says so.
     if (view === 'jammers') {
       await page.locator('#jammers table tbody tr').first().waitFor();
-      await page.locator('#robot-na', { hasText: '未提供 / not available' }).waitFor();
+      await page.locator('#robot-tasks-none', { hasText: '暂无送餐任务' }).waitFor();
     }
     if (view === 'users') await page.locator('#users tbody tr', { hasText: 'admin' }).first().waitFor();
   }

@@ -44,6 +44,13 @@ const ACCESS: Record<string, readonly Role[] | 'public' | 'public-stream'> = {
   'GET /api/jammers/report': ['admin', 'supervisor'],
   'GET /api/doors': ['admin', 'supervisor', 'operator', 'viewer'],
   'POST /api/doors/{id}/open': ['admin'],
+  'GET /api/robot/tasks': ['admin', 'supervisor', 'operator', 'viewer'],
+  'GET /api/robot/tasks/{id}': ['admin', 'supervisor', 'operator', 'viewer'],
+  'POST /api/robot/tasks': ['admin', 'operator'],
+  'POST /api/robot/tasks/{id}/cancel': ['admin', 'operator'],
+  'POST /api/robot/tasks/{id}/resume': ['admin'],
+  'GET /api/robot/sessions/{id}/meals': ['admin', 'supervisor', 'operator', 'platform', 'viewer'],
+  'PUT /api/robot/sessions/{id}/meals': ['admin', 'platform'],
   'GET /api/console/facility': ['admin', 'supervisor', 'operator', 'viewer'],
   'GET /api/health/index': ['admin', 'supervisor', 'operator', 'viewer'],
   'POST /api/live/ticket': ['admin', 'supervisor', 'operator', 'viewer'],
@@ -79,7 +86,7 @@ void t.test('every OpenAPI path × every role answers as the access table says',
   let checked = 0;
   for (const [op, rule] of rows) {
     if (rule === 'public-stream') continue;
-    const [method, path] = op.split(' ') as ['GET' | 'POST' | 'PATCH' | 'DELETE', string];
+    const [method, path] = op.split(' ') as ['GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', string];
     const url = path.replace('{id}', 'no-such-id').replace('{username}', 'nobody').replace('{zone}', 'no-such-zone').replace('{name}', 'nobody');
     const send = (token?: string) =>
       api.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(method === 'GET' ? {} : { payload: {} }) });

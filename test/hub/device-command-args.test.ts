@@ -1,6 +1,6 @@
 /**
  * Device-command argument errors (issue #11, item 11): an unknown relay output, `"on":
- * "yes"`, delivering to an unknown room are the caller's mistakes: 400 naming the field,
+ * "yes"`, parking the robot with arguments are the caller's mistakes: 400 naming the field,
  * nothing sent to the device and nothing in the command ledger (not 502 "device refused").
  * Over HTTP (inject) against a hub whose relay module is a real Modbus TCP simulator.
  */
@@ -29,9 +29,7 @@ void t.test('wrong command arguments are 400 naming the field; right ones reach 
     { what: '"on": "yes"', device: 'relay-1', payload: { cmd: 'set', args: { output: 'jammer-room-1', on: 'yes' } }, fields: ['body.args.on'], message: /must be true or false, found "yes"/ },
     { what: 'both at once, and an extra argument', device: 'relay-1', payload: { cmd: 'set', args: { on: 1, force: true } }, fields: ['body.args.force', 'body.args.output', 'body.args.on'], message: /force.*not an argument of set/ },
     { what: 'refresh with arguments', device: 'relay-1', payload: { cmd: 'refresh', args: { now: true } }, fields: ['body.args.now'], message: /takes no arguments/ },
-    { what: 'delivering to an unknown room', device: 'robot-1', payload: { cmd: 'deliver', args: { room: 'room-9' } }, fields: ['body.args.room'], message: /must be a room robot-1 serves \(room-1\), found "room-9"/ },
-    { what: 'delivering to a room the robot does not serve', device: 'robot-1', payload: { cmd: 'deliver', args: { room: 'room-2' } }, fields: ['body.args.room'], message: /room-2/ },
-    { what: 'delivering without a room', device: 'robot-1', payload: { cmd: 'deliver' }, fields: ['body.args.room'], message: /found nothing/ },
+    { what: 'parking the robot with arguments', device: 'robot-1', payload: { cmd: 'park', args: { now: true } }, fields: ['body.args.now'], message: /takes no arguments/ },
     { what: 'a door command with arguments', device: 'host-2', payload: { cmd: 'open', args: { wide: true } }, fields: ['body.args.wide'], message: /takes no arguments/ },
   ];
   for (const c of cases) {

@@ -779,7 +779,7 @@ function Jammers() {
     <h2>${t('nav.jammers')}</h2>
     <${JammerZones} jammers=${j} />
     <h2>${t('robot.tasks')}</h2>
-    ${r ? html`<ul>${(Array.isArray(r) ? r : r.tasks || []).map((x) => html`<li>${x.id} ${roomName(x.room)} ${x.status}</li>`)}</ul>` : html`<p class="na" id="robot-na">${t('na')}</p>`}
+    ${r ? RobotTasks(r.tasks || []) : html`<p class="na" id="robot-na">${t('na')}</p>`}
     <h2>${t('door.title')}</h2>
     <ul>${doors.map((d) => {
       // The door reports `contact` (docs/door.md); older controllers said `open: true|false`.
@@ -789,6 +789,16 @@ function Jammers() {
       return html`<li>${d.name}：${d.available ? t('yes') : t('no')} ${open === undefined ? '' : open ? '开 / open' : '关 / closed'}${lock}</li>`;
     })}</ul>
   </section>`;
+}
+
+/** The robot's delivery tasks, newest first: where to, in which session, the state in words and why. */
+function RobotTasks(tasks) {
+  if (tasks.length === 0) return html`<p id="robot-tasks-none">${t('rtask.none')}</p>`;
+  const sessionCode = (id) => (S.sessions.find((s) => s.id === id) || {}).code || id;
+  const seats = (x) => x.stops.map((s) => `${roomName(s.room) || s.room} ${t('rtask.seat', { n: s.seat })}${s.delivered ? ' ✓' : ''}`).join('，');
+  return html`<table id="robot-tasks"><thead><tr><th>${t('rtask.id')}</th><th>${t('rtask.session')}</th><th>${t('rtask.where')}</th><th>${t('rtask.state')}</th><th>${t('rtask.reason')}</th></tr></thead>
+    <tbody>${[...tasks].reverse().map((x) => html`<tr key=${x.id} data-state=${x.state}><td>${x.meal ? `${x.meal} ` : ''}<small>${x.id}</small></td><td>${(x.sessionIds || [x.sessionId]).map(sessionCode).join('，')}</td><td>${seats(x)}</td>
+      <td>${code('rtask', x.state)}${x.state === 'suspended' && x.suspendedFrom ? `（${code('rtask', x.suspendedFrom)}）` : ''}</td><td>${x.reason || ''}</td></tr>`)}</tbody></table>`;
 }
 
 /** User administration (admins only; the server enforces it): create, role, disable/enable, password reset. */

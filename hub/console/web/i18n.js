@@ -96,6 +96,10 @@ const zh = {
   'pub.title': '评标区实时公示', 'pub.rooms': '评标室', 'pub.inSession': '使用中', 'pub.idle': '空闲', 'pub.inside': '在场专家 {n} 人',
   'pub.jammer': '信号屏蔽', 'pub.sessions': '进行中场次 {n}', 'pub.total': '在场专家共 {n} 人', 'pub.updated': '更新于 {time}',
   'err.network': '网络错误：{message}',
+  // robot tasks (hub/robot)
+  'rtask.id': '任务', 'rtask.session': '场次', 'rtask.where': '送往', 'rtask.state': '状态', 'rtask.reason': '原因', 'rtask.seat': '{n}号座', 'rtask.none': '暂无送餐任务',
+  'rtask.queued': '排队中', 'rtask.dispatched': '已出发', 'rtask.at-door': '到达门禁', 'rtask.in-area': '评标区内', 'rtask.delivered': '已送达', 'rtask.returned': '已返回',
+  'rtask.failed': '失败', 'rtask.cancelled': '已取消', 'rtask.suspended': '已暂停',
 };
 
 const en = {
@@ -167,6 +171,9 @@ const en = {
   'pub.title': 'Evaluation area, live', 'pub.rooms': 'Rooms', 'pub.inSession': 'in use', 'pub.idle': 'idle', 'pub.inside': '{n} experts inside',
   'pub.jammer': 'Jamming', 'pub.sessions': '{n} sessions running', 'pub.total': '{n} experts inside in all', 'pub.updated': 'updated {time}',
   'err.network': 'Network error: {message}',
+  'rtask.id': 'Task', 'rtask.session': 'Session', 'rtask.where': 'To', 'rtask.state': 'State', 'rtask.reason': 'Reason', 'rtask.seat': 'seat {n}', 'rtask.none': 'No delivery tasks',
+  'rtask.queued': 'queued', 'rtask.dispatched': 'on its way', 'rtask.at-door': 'at the door', 'rtask.in-area': 'in the area', 'rtask.delivered': 'delivered', 'rtask.returned': 'returned',
+  'rtask.failed': 'failed', 'rtask.cancelled': 'cancelled', 'rtask.suspended': 'suspended',
 };
 
 const CATALOGUE = { zh, en };
