@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DEMO_FACILITY, formatConfigError, loadFacility } from '../config/load.js';
 import type { Facility } from '../config/schema.js';
 import { systemClock } from '../kernel/clock.js';
@@ -12,7 +12,7 @@ import { createHub } from './compose.js';
 import type { CheckInFeature } from './checkin/feature.js';
 import { readSimulatorTokens } from '../simulators/tokens.js';
 import { ensureSimulatorTokens } from './demo/tokens.js';
-import { startSimulators, stopSimulators, simulatedDevices, withBoundPorts, withSimulatorPorts, type RunningSimulator } from '../simulators/run.js';
+import { SimulatorStartError, startSimulators, stopSimulators, simulatedDevices, withBoundPorts, withSimulatorPorts, type RunningSimulator } from '../simulators/run.js';
 import { GateSimulator } from '../simulators/gate.js';
 import { lockDataDir, type DataDirLock } from './data-lock.js';
 import type { BroadcastFeature } from './broadcast/feature.js';
@@ -377,6 +377,10 @@ async function start(args: string[], io: Out): Promise<number> {
     }
     log.fatal({ err }, 'hub failed to start');
     io.err(`facility-hub: start failed: ${errorText(err)}`);
+    // The external broker does not know the simulators' tokens until they are in its password file.
+    if (external && err instanceof SimulatorStartError && /not authori[sz]ed/i.test(errorText(err))) {
+      io.err(`facility-hub: the broker refused a simulated device: add the simulator tokens (${join(dataDir, 'simulator-tokens.json')}, kept for the next start) to its password file (facility-hub export mosquitto), reload it and start again (docs/deploy.md §8).`);
+    }
     await stopAll('start failed');
     signals.dispose();
     return 1;

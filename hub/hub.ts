@@ -116,6 +116,7 @@ export class Hub {
     this.log = opts.log ?? createLogger();
     this.facility = opts.facility;
     this.dataDir = opts.dataDir;
+    if (this.facility.mqtt.external && this.facility.mqtt.tls) throw new Error("mqtt.tls: not used with mqtt.external (external broker mode): the hub listens on no MQTT port; TLS is the broker's (docs/deploy.md)");
     // Certificates are read before anything opens: a missing key file fails here, leaving nothing to stop.
     this.tls = loadTls(this.facility, opts.configDir ?? process.cwd());
     this.store = new Store({ dataDir: opts.dataDir, log: this.log.child({ module: 'store' }), backgroundCheckpoints: true });
