@@ -116,7 +116,7 @@ export function loadExternalSettings(
  * broker (docs/deploy.md, "External broker"):
  * - durability before PUBACK: the hub's session is persistent (`clean: false`, a fixed
  *   client id), and each device message is acknowledged to the broker only after the
- *   Ingest has committed it (mqtt.js `handleMessage`: its callback sends the PUBACK). A hub
+ *   Ingest has committed it (pipelineAcks holds mqtt.js' PUBACK back until then). A hub
  *   that dies before that leaves the message queued in its session at the broker.
  * - the ACL: the broker's (a device writes only under `fh/{site}/{its id}/`), so the device
  *   id of a message is the topic's segment.
@@ -256,9 +256,9 @@ export class ExternalBroker implements BrokerPort {
 
   /**
    * Publishes as the hub. Resolves when mqtt.js has the message (sent, or queued while the
-   * link is down), not at the broker's PUBACK: mqtt.js handles incoming packets one at a
-   * time, so a device message whose handling awaited a PUBACK would wait on a packet queued
-   * behind itself. The outgoing store re-sends unacknowledged QoS 1 after a reconnect.
+   * link is down), as the embedded publish resolves once aedes has it: waiting for the
+   * broker's PUBACK would add a round trip to every gate answer and leave callers hanging
+   * while the link is down. mqtt.js re-sends unacknowledged QoS 1 after a reconnect.
    */
   publish(topic: string, payload: unknown, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
     const client = this.client;
