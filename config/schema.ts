@@ -509,9 +509,28 @@ export const MqttSection = Type.Object(
         strict,
       ),
     ),
+    /**
+     * External broker mode (docs/deploy.md): the hub is a client of this broker instead of
+     * embedding one. The password is never here: FH_MQTT_PASSWORD or `passwordFile`.
+     */
+    external: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^mqtts?://[^/@:]+(:[0-9]{1,5})?/?$', description: 'mqtt://host:port or mqtts://host:port, no credentials' }),
+          ca: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA file the broker certificate is checked against (mqtts)' })),
+          cert: Type.Optional(Type.String({ minLength: 1, description: 'PEM client certificate file (mqtts)' })),
+          key: Type.Optional(Type.String({ minLength: 1, description: 'PEM client key file (mqtts; keep it 0600)' })),
+          username: Type.String({ minLength: 1, default: 'hub', description: "the hub's own broker account" }),
+          passwordFile: Type.Optional(Type.String({ minLength: 1, description: "file holding the hub's broker password (else FH_MQTT_PASSWORD)" })),
+          clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'fixed client id of the persistent session (default fh-hub-{site})' })),
+        },
+        strict,
+      ),
+    ),
   },
   { ...strict, default: {} },
 );
+export type ExternalMqttConfig = NonNullable<Static<typeof MqttSection>['external']>;
 export type TlsFilesConfig = Static<typeof HttpSection>['tls'] & object;
 // --- end network ---
 

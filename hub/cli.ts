@@ -1,16 +1,18 @@
 import { parseArgs } from 'node:util';
-import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { DEMO_FACILITY, formatConfigError, loadFacility } from '../config/load.js';
 import type { Facility } from '../config/schema.js';
 import { systemClock } from '../kernel/clock.js';
 import { createLogger, silentLogger } from './log.js';
 import { Store } from './store/store.js';
 import { DeviceTokens } from './broker/tokens.js';
+import { safeUrl } from './broker/external.js';
 import { createHub } from './compose.js';
 import type { CheckInFeature } from './checkin/feature.js';
 import { readSimulatorTokens } from '../simulators/tokens.js';
 import { ensureSimulatorTokens } from './demo/tokens.js';
-import { startSimulators, stopSimulators, simulatedDevices, withBoundPorts, withSimulatorPorts, type RunningSimulator } from '../simulators/run.js';
+import { SimulatorStartError, startSimulators, stopSimulators, simulatedDevices, withBoundPorts, withSimulatorPorts, type RunningSimulator } from '../simulators/run.js';
 import { GateSimulator } from '../simulators/gate.js';
 import { lockDataDir, type DataDirLock } from './data-lock.js';
 import type { BroadcastFeature } from './broadcast/feature.js';
@@ -37,6 +39,13 @@ Options:
                            127.0.0.1 unless it says otherwise; 0.0.0.0 = every interface)
   --mqtt-port N            MQTT broker port (default: 1883; 0 = any free port)
   --mqtt-host ADDR         address the MQTT broker binds (default: the config's mqtt.host)
+  --mqtt-url URL           external broker mode: connect to this broker (mqtt://host:port or
+                           mqtts://host:port) instead of embedding one (config: mqtt.external)
+  --mqtt-ca FILE           mqtts: the CA the broker's certificate is checked against
+  --mqtt-cert FILE         mqtts: the hub's client certificate (with --mqtt-key)
+  --mqtt-key FILE          mqtts: the key of --mqtt-cert
+  --mqtt-username NAME     the hub's broker account (default: the config's, else "hub")
+  --mqtt-password-file FILE  file holding the hub's broker password (else FH_MQTT_PASSWORD)
   --simulators all|none|ID,ID...
                            which device simulators to run (default: all; an ID must be a
                            device of the config)
@@ -46,7 +55,8 @@ Options:
   -h, --help               this help
 
 Environment: FH_ADMIN_PASSWORD (first start of a data dir: the admin password, else one is
-generated and shown once), FH_LOG_LEVEL (default info). Logs are pino JSON lines on stdout,
+generated and shown once), FH_MQTT_PASSWORD (external broker mode: the hub's broker
+password), FH_LOG_LEVEL (default info). Logs are pino JSON lines on stdout,
 pretty-printed when stdout is a terminal. SIGINT (Ctrl-C) or SIGTERM stops the hub cleanly.`,
   simulate: `Usage: facility-hub simulate [--config FILE] [--mqtt-url URL] [--only ID,ID...] [--data-dir DIR]
 
@@ -91,6 +101,8 @@ const USAGE = `facility-hub — on-site control hub of a bid-evaluation area
 Usage:
   facility-hub start [--config FILE] [--data-dir DIR] [--http-port N] [--http-host ADDR]
                      [--mqtt-port N] [--mqtt-host ADDR]
+                     [--mqtt-url URL [--mqtt-ca FILE] [--mqtt-cert FILE --mqtt-key FILE]
+                      [--mqtt-username NAME] [--mqtt-password-file FILE]]
                      [--simulators all|none|ID,ID...] [--no-simulators]
                      [--sim-port-base N] [--no-demo]
   facility-hub simulate [--config FILE] [--mqtt-url URL] [--only ID,ID...] [--data-dir DIR]
@@ -149,6 +161,59 @@ function port(value: string | undefined, fallback: number, name: string): number
   return n;
 }
 
+type StartValues = Partial<Record<'mqtt-url' | 'mqtt-ca' | 'mqtt-cert' | 'mqtt-key' | 'mqtt-username' | 'mqtt-password-file' | 'mqtt-port' | 'mqtt-host', string>>;
+
+/**
+ * External broker mode from the options (over the config's `mqtt.external`): the facility
+ * with it, or the first problem, naming the option. File contents are read by the hub.
+ */
+export function externalBrokerOptions(values: StartValues, loaded: Facility): Facility {
+  const url = values['mqtt-url'];
+  const fileOpts = ['mqtt-ca', 'mqtt-cert', 'mqtt-key', 'mqtt-password-file'] as const;
+  const given = ([...fileOpts, 'mqtt-username'] as const).filter((k) => values[k] !== undefined);
+  const base = loaded.mqtt.external;
+  if (url === undefined) {
+    if (given.length && !base) throw new Error(`--${given[0]}: only used in external broker mode, expected --mqtt-url (or mqtt.external in the config)`);
+    if (!base && !given.length) return loaded;
+  } else {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new Error(`--mqtt-url: found "${url}", expected mqtt://host:port or mqtts://host:port`);
+    }
+    if (u.protocol !== 'mqtt:' && u.protocol !== 'mqtts:') throw new Error(`--mqtt-url: found "${u.protocol}//", expected mqtt:// or mqtts://`);
+    if (!u.hostname) throw new Error(`--mqtt-url: found "${url}", expected a host (mqtt://host:port)`);
+    if (u.username || u.password) throw new Error('--mqtt-url: credentials in the URL are not accepted; use --mqtt-username and FH_MQTT_PASSWORD or --mqtt-password-file');
+    if (u.pathname !== '' && u.pathname !== '/') throw new Error(`--mqtt-url: found the path "${u.pathname}", expected mqtt://host:port`);
+  }
+  // With an external broker the hub listens on no MQTT port.
+  for (const k of ['mqtt-port', 'mqtt-host'] as const) {
+    if (values[k] !== undefined) throw new Error(`--${k}: not used in external broker mode (--mqtt-url): the hub embeds no broker`);
+  }
+  for (const k of fileOpts) {
+    const f = values[k];
+    if (f !== undefined && !existsSync(f)) throw new Error(`--${k}: ${f} does not exist`);
+  }
+  const finalUrl = url ?? base!.url;
+  const tls = finalUrl.startsWith('mqtts:');
+  for (const k of ['mqtt-ca', 'mqtt-cert', 'mqtt-key'] as const) {
+    if (values[k] !== undefined && !tls) throw new Error(`--${k}: only used with an mqtts:// URL, found ${finalUrl}`);
+  }
+  const pick = (k: (typeof fileOpts)[number]): string | undefined => (values[k] === undefined ? undefined : resolve(values[k]));
+  const external = {
+    ...(base ?? { username: 'hub' }),
+    url: finalUrl,
+    ...(values['mqtt-username'] !== undefined ? { username: values['mqtt-username'] } : {}),
+    ...(pick('mqtt-ca') ? { ca: pick('mqtt-ca')! } : {}),
+    ...(pick('mqtt-cert') ? { cert: pick('mqtt-cert')! } : {}),
+    ...(pick('mqtt-key') ? { key: pick('mqtt-key')! } : {}),
+    ...(pick('mqtt-password-file') ? { passwordFile: pick('mqtt-password-file')! } : {}),
+  };
+  if ((external.cert === undefined) !== (external.key === undefined)) throw new Error(`--${external.cert === undefined ? 'mqtt-cert' : 'mqtt-key'}: missing, expected --mqtt-cert and --mqtt-key together`);
+  return { ...loaded, mqtt: { ...loaded.mqtt, external } };
+}
+
 /** A second signal, or a stop that does not finish in this time, ends the process anyway (10 s budget). */
 const STOP_DEADLINE_MS = 8_000;
 
@@ -202,6 +267,12 @@ async function start(args: string[], io: Out): Promise<number> {
       'mqtt-port': { type: 'string' },
       'http-host': { type: 'string' },
       'mqtt-host': { type: 'string' },
+      'mqtt-url': { type: 'string' },
+      'mqtt-ca': { type: 'string' },
+      'mqtt-cert': { type: 'string' },
+      'mqtt-key': { type: 'string' },
+      'mqtt-username': { type: 'string' },
+      'mqtt-password-file': { type: 'string' },
       simulators: { type: 'string', default: 'all' },
       'no-simulators': { type: 'boolean', default: false },
       'sim-port-base': { type: 'string' },
@@ -209,8 +280,16 @@ async function start(args: string[], io: Out): Promise<number> {
     },
     allowPositionals: false,
   });
-  const loaded = loadOrReport(values.config, io);
-  if (!loaded) return 2;
+  const configured = loadOrReport(values.config, io);
+  if (!configured) return 2;
+  let loaded: Facility;
+  try {
+    loaded = externalBrokerOptions(values, configured);
+  } catch (err) {
+    io.err(`facility-hub: ${errorText(err)}`);
+    return 2;
+  }
+  const external = loaded.mqtt.external;
   const httpPort = port(values['http-port'], loaded.http.port ?? 8080, 'http-port');
   const mqttPort = port(values['mqtt-port'], loaded.mqtt.port ?? 1883, 'mqtt-port');
   const simBasePort = values['sim-port-base'] === undefined ? null : port(values['sim-port-base'], 0, 'sim-port-base');
@@ -283,7 +362,10 @@ async function start(args: string[], io: Out): Promise<number> {
     if (simulators !== 'none' && !abort.signal.aborted) {
       const devices = simulatedDevices(facility, only);
       const tokens = await ensureSimulatorTokens(created.dataDir, devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id), created.tokens);
-      mqttSims = await startSimulators({ ...simBase, facility, mqttUrl: `mqtt://127.0.0.1:${created.mqttPort}`, tokens, which: 'mqtt' });
+      // External broker mode: the simulated devices connect to that broker, as real ones do
+      // (their tokens must be in its password file: docs/deploy.md).
+      const mqttUrl = external ? external.url : `mqtt://127.0.0.1:${created.mqttPort}`;
+      mqttSims = await startSimulators({ ...simBase, facility, mqttUrl, tokens, which: 'mqtt' });
       log.info({ count: serverSims.length + mqttSims.length }, 'simulators running');
       // The living demo wherever gates are simulated (the built-in facility or a copy of it).
       const gates = mqttSims.map((s) => s.handle).filter((h): h is GateSimulator => h instanceof GateSimulator);
@@ -311,13 +393,18 @@ async function start(args: string[], io: Out): Promise<number> {
     }
     log.fatal({ err }, 'hub failed to start');
     io.err(`facility-hub: start failed: ${errorText(err)}`);
+    // The external broker does not know the simulators' tokens until they are in its password file.
+    if (external && err instanceof SimulatorStartError && /not authori[sz]ed/i.test(errorText(err))) {
+      io.err(`facility-hub: the broker refused a simulated device: add the simulator tokens (${join(dataDir, 'simulator-tokens.json')}, kept for the next start) to its password file (facility-hub export mosquitto), reload it and start again (docs/deploy.md §8).`);
+    }
     await stopAll('start failed');
     signals.dispose();
     return 1;
   }
   const running = hub;
   const tlsPart = running.mqttTlsPort ? `  mqtts://${loaded.mqtt.tls?.host ?? '0.0.0.0'}:${running.mqttTlsPort}` : '';
-  io.out(`facility-hub ready: ${loaded.http.tls ? 'https' : 'http'}://127.0.0.1:${running.httpPort}  mqtt://127.0.0.1:${running.mqttPort}${tlsPart}  (Ctrl-C stops)`);
+  const mqttPart = external ? `client of ${safeUrl(external.url)}` : `mqtt://127.0.0.1:${running.mqttPort}${tlsPart}`;
+  io.out(`facility-hub ready: ${loaded.http.tls ? 'https' : 'http'}://127.0.0.1:${running.httpPort}  ${mqttPart}  (Ctrl-C stops)`);
   // The hub may also stop itself (the power playbook's last stage): then the process ends too.
   const why = await Promise.race([signals.signalled, running.whenStopped.then(() => 'hub stopped itself')]);
   await stopAll(why);

@@ -9,7 +9,10 @@ import { Store } from './store/store.js';
 import { EventLog } from './store/events.js';
 import { Users } from './users.js';
 import { DeviceTokens } from './broker/tokens.js';
-import { EmbeddedBroker, type BrokerLimits } from './broker/broker.js';
+import { DEFAULT_LIMITS, EmbeddedBroker, type BrokerLimits } from './broker/broker.js';
+import { hubAccountUsername, readHubAccountToken } from './broker/hub-account.js';
+import { ExternalBroker, loadExternalSettings, safeUrl, type ExternalBrokerSettings } from './broker/external.js';
+import type { BrokerPort } from './broker/port.js';
 import { Availability } from './availability.js';
 import { CommandLedger } from './commands.js';
 import { Ingest } from './ingest.js';
@@ -59,6 +62,11 @@ export interface HubOptions {
   lines?: LineOptions;
   /** Stops start-up between steps (SIGTERM during start). */
   signal?: AbortSignal;
+  /**
+   * External broker mode (the config's `mqtt.external`): the hub's broker password
+   * (default: FH_MQTT_PASSWORD, or the config's passwordFile) and the reconnect timings.
+   */
+  externalBroker?: { password?: string; reconnectMinMs?: number; reconnectMaxMs?: number; firstConnectMs?: number };
 }
 
 
@@ -82,7 +90,10 @@ export class Hub {
   readonly alarms: ActiveAlarms;
   readonly commands: CommandLedger;
   readonly devices = new Map<string, Device>();
-  readonly broker: EmbeddedBroker;
+  /** The embedded aedes, or the client of an external broker (`mqtt.external`). */
+  readonly broker: BrokerPort;
+  private readonly embedded: EmbeddedBroker | null = null;
+  private readonly external: ExternalBroker | null = null;
   readonly ingest: Ingest;
   readonly features: Feature[] = [];
   readonly sessions: Sessions;
@@ -109,6 +120,7 @@ export class Hub {
     this.log = opts.log ?? createLogger();
     this.facility = opts.facility;
     this.dataDir = opts.dataDir;
+    if (this.facility.mqtt.external && this.facility.mqtt.tls) throw new Error("mqtt.tls: not used with mqtt.external (external broker mode): the hub listens on no MQTT port; TLS is the broker's (docs/deploy.md)");
     // Certificates are read before anything opens: a missing key file fails here, leaving nothing to stop.
     this.tls = loadTls(this.facility, opts.configDir ?? process.cwd());
     this.store = new Store({ dataDir: opts.dataDir, log: this.log.child({ module: 'store' }), backgroundCheckpoints: true });
@@ -151,29 +163,53 @@ export class Hub {
     const deviceIds = new Set(this.facility.devices.filter((d) => d.transport.type === 'mqtt').map((d) => d.id));
     this.integrations = new IntegrationAccounts({ store: this.store, clock: this.clock, events: this.events, site: this.facility.site.id, deviceIds: this.facility.devices.map((d) => d.id) });
     this.integrations.onRevoked = () => this.closeRevoked();
-    this.broker = new EmbeddedBroker({
-      site: this.facility.site.id,
-      clock: this.clock,
-      log: this.log.child({ module: 'broker' }),
-      metrics: this.metrics,
-      isDevice: (id) => deviceIds.has(id),
-      checkToken: (id, token) => this.tokens.check(id, token),
-      onMessage: this.ingest.onMessage,
-      onConnect: (id) => this.availability.setLink(id, true, 'connected'),
-      onDisconnect: (id) => this.availability.setLink(id, false, 'disconnected'),
-      ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}),
-      connectThrottle: new ConnectThrottle(this.log.child({ module: 'broker' }), this.clock, opts.connectThrottle),
-      checkPeer: checkDeviceCertificate,
-      integrations: {
-        nameOf: (username) => IntegrationAccounts.nameOf(username),
-        check: (name, token) => this.integrations.check(name, token),
-        mayPublish: (name, topic) => this.integrations.mayPublish(name, topic, (id) => this.facility.devices.some((d) => d.id === id)),
-        maySubscribe: (name, filter) => this.integrations.maySubscribe(name, filter),
-        onRefused: (name, what, detail) => {
-          this.events.append({ type: 'integration.refused', actor: `integration:${name}`, data: { name, what, ...detail } }).catch((err: unknown) => this.log.error({ err, integration: name }, 'could not log a refused integration message'));
+    const ext = this.facility.mqtt.external;
+    if (ext) {
+      // Files and the password are read here, before anything opens (as the TLS files above).
+      const loaded = loadExternalSettings(this.facility.site.id, ext, opts.configDir ?? process.cwd(), process.env, { username: hubAccountUsername(this.facility.site.id), token: readHubAccountToken(this.dataDir) });
+      const settings: ExternalBrokerSettings = { ...loaded, ...opts.externalBroker };
+      this.external = new ExternalBroker(
+        {
+          site: this.facility.site.id,
+          log: this.log.child({ module: 'broker' }),
+          metrics: this.metrics,
+          bus: this.bus,
+          events: this.events,
+          isDevice: (id) => deviceIds.has(id),
+          onMessage: this.ingest.onMessage,
+          // The device's link is its connection to the broker: up while it speaks through it.
+          onSeen: (id) => this.availability.setLink(id, true, 'via the external broker'),
+          maxPayloadBytes: opts.brokerLimits?.maxPayloadBytes ?? DEFAULT_LIMITS.maxPayloadBytes,
         },
-      },
-    });
+        settings,
+      );
+      this.broker = this.external;
+    } else {
+      this.embedded = new EmbeddedBroker({
+        site: this.facility.site.id,
+        clock: this.clock,
+        log: this.log.child({ module: 'broker' }),
+        metrics: this.metrics,
+        isDevice: (id) => deviceIds.has(id),
+        checkToken: (id, token) => this.tokens.check(id, token),
+        onMessage: this.ingest.onMessage,
+        onConnect: (id) => this.availability.setLink(id, true, 'connected'),
+        onDisconnect: (id) => this.availability.setLink(id, false, 'disconnected'),
+        ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}),
+        connectThrottle: new ConnectThrottle(this.log.child({ module: 'broker' }), this.clock, opts.connectThrottle),
+        checkPeer: checkDeviceCertificate,
+        integrations: {
+          nameOf: (username) => IntegrationAccounts.nameOf(username),
+          check: (name, token) => this.integrations.check(name, token),
+          mayPublish: (name, topic) => this.integrations.mayPublish(name, topic, (id) => this.facility.devices.some((d) => d.id === id)),
+          maySubscribe: (name, filter) => this.integrations.maySubscribe(name, filter),
+          onRefused: (name, what, detail) => {
+            this.events.append({ type: 'integration.refused', actor: `integration:${name}`, data: { name, what, ...detail } }).catch((err: unknown) => this.log.error({ err, integration: name }, 'could not log a refused integration message'));
+          },
+        },
+      });
+      this.broker = this.embedded;
+    }
     const mqtt: MqttDriver = {
       publish: (deviceId, subtopic, payload) => this.broker.publish(`fh/${this.facility.site.id}/${deviceId}/${subtopic}`, payload, { qos: 1 }),
     };
@@ -282,30 +318,8 @@ export class Hub {
     this.createDevices();
 
     step('broker');
-    const mqttHost = this.opts.mqttHost ?? this.facility.mqtt.host;
-    let tlsServer: TlsServer | null = null;
-    // Registered before listening: a port that cannot be bound leaves aedes' timers running,
-    // and a process whose failed start does not close them never exits. The TLS listener
-    // closes after the broker has closed its clients (else it waits on them).
-    this.stops.push({
-      name: 'broker',
-      fn: async () => {
-        await this.broker.close();
-        if (tlsServer) await new Promise<void>((done) => tlsServer!.close(() => done()));
-      },
-    });
-    this.mqttPort = await this.broker.listen(this.opts.mqttPort, mqttHost);
-    this.log.info({ host: mqttHost, port: this.mqttPort }, 'MQTT broker listening');
-    if (tls.mqtt) {
-      const listening = await listenMqttTls(tls.mqtt, this.opts.mqttTlsPort ?? tls.mqtt.port, (socket) => this.broker.handle(socket), this.log.child({ module: 'broker' }));
-      tlsServer = listening.server;
-      this.mqttTlsPort = listening.port;
-      this.log.info({ host: tls.mqtt.host, port: this.mqttTlsPort, clientCerts: tls.mqtt.clientCerts }, 'MQTT over TLS listening');
-    }
-    // A token rotated while its device is connected (the CLI may do it from another
-    // process) ends that connection within this period.
-    const revocations = this.clock.setInterval(() => this.closeRevoked(), TOKEN_CHECK_MS);
-    this.stops.push({ name: 'token revocation check', fn: () => revocations.cancel() });
+    if (this.external) await this.startExternal(this.external);
+    else await this.startEmbedded(this.embedded!, tls);
 
     for (const device of this.devices.values()) {
       step(`device ${device.id}`);
@@ -323,6 +337,9 @@ export class Hub {
       await f.start();
       this.stops.push({ name: `feature ${f.name}`, fn: () => f.stop() });
     }
+
+    // External broker: the features that answer device messages are up; let them in.
+    this.external?.resume();
 
     step('http');
     this.app = await buildApp({
@@ -386,6 +403,45 @@ export class Hub {
     }
     this.stops.length = 0;
     this.stoppedResolve();
+  }
+
+  /** The embedded aedes: its plain listener, the TLS one, and the token revocation check. */
+  private async startEmbedded(broker: EmbeddedBroker, tls: TlsSetup): Promise<void> {
+    const mqttHost = this.opts.mqttHost ?? this.facility.mqtt.host;
+    let tlsServer: TlsServer | null = null;
+    // Registered before listening: a port that cannot be bound leaves aedes' timers running,
+    // and a process whose failed start does not close them never exits. The TLS listener
+    // closes after the broker has closed its clients (else it waits on them).
+    this.stops.push({
+      name: 'broker',
+      fn: async () => {
+        await broker.close();
+        if (tlsServer) await new Promise<void>((done) => tlsServer!.close(() => done()));
+      },
+    });
+    this.mqttPort = await broker.listen(this.opts.mqttPort, mqttHost);
+    this.log.info({ host: mqttHost, port: this.mqttPort }, 'MQTT broker listening');
+    if (tls.mqtt) {
+      const listening = await listenMqttTls(tls.mqtt, this.opts.mqttTlsPort ?? tls.mqtt.port, (socket) => broker.handle(socket), this.log.child({ module: 'broker' }));
+      tlsServer = listening.server;
+      this.mqttTlsPort = listening.port;
+      this.log.info({ host: tls.mqtt.host, port: this.mqttTlsPort, clientCerts: tls.mqtt.clientCerts }, 'MQTT over TLS listening');
+    }
+    // A token rotated while its device is connected (the CLI may do it from another
+    // process) ends that connection within this period.
+    const revocations = this.clock.setInterval(() => this.closeRevoked(), TOKEN_CHECK_MS);
+    this.stops.push({ name: 'token revocation check', fn: () => revocations.cancel() });
+    this.metrics.brokerConnected.set(1);
+  }
+
+  /**
+   * External broker mode: connect (or go on degraded while the broker is away; the client
+   * keeps trying). Messages are held, unacknowledged, until the features are started.
+   */
+  private async startExternal(broker: ExternalBroker): Promise<void> {
+    this.stops.push({ name: 'broker', fn: () => broker.close() });
+    await broker.connect();
+    this.log.info({ url: safeUrl(this.facility.mqtt.external!.url), connected: broker.isConnected() }, 'MQTT: client of the external broker');
   }
 
   private ensureAdmin(): void {

@@ -25,6 +25,9 @@ export class Metrics {
   readonly runtimeSeconds: Gauge<'device'>;
   readonly decisions: Counter<'result' | 'reason'>;
   readonly decisionLatency: Histogram;
+  // --- the broker link (external broker mode: the hub's client connection; embedded: 1 while listening) ---
+  readonly brokerConnected: Gauge;
+  readonly brokerReconnects: Counter;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'fh_process_' });
@@ -58,5 +61,7 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1],
       registers: r,
     });
+    this.brokerConnected = new Gauge({ name: 'fh_mqtt_broker_connected', help: 'The hub has its MQTT broker: listening (embedded) or connected to it (external), 1 or 0', registers: r });
+    this.brokerReconnects = new Counter({ name: 'fh_mqtt_broker_reconnects_total', help: 'Reconnections to the external MQTT broker after a lost link', registers: r });
   }
 }

@@ -9,11 +9,14 @@ export async function systemRoutes(app: Api, deps: ApiDeps): Promise<void> {
     const away = deps.alarms.list().filter((a) => a.source === 'device-health' && a.severity === 'critical' && a.deviceId !== null);
     const byId = new Map(devices.map((d) => [d.id, d]));
     const degraded = away.map((a) => ({ deviceId: a.deviceId!, kind: byId.get(a.deviceId!)?.kind ?? 'unknown', reason: byId.get(a.deviceId!)?.reason ?? '', since: a.raisedAt }));
+    // The broker subsystem (external broker mode): the hub's link to its broker is down.
+    const broker = deps.alarms.list().filter((a) => a.source === 'broker').map((a) => ({ subsystem: 'broker', reason: a.message, since: a.raisedAt }));
     return reply.send({
-      status: degraded.length ? 'degraded' : 'ok',
+      status: degraded.length || broker.length ? 'degraded' : 'ok',
       devicesAvailable: devices.filter((d) => d.available).length,
       devicesConfigured: devices.length,
       ...(degraded.length ? { degraded } : {}),
+      ...(broker.length ? { subsystems: broker } : {}),
     });
   });
 

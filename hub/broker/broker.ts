@@ -9,6 +9,7 @@ import { StrictMqttStream } from './strict-stream.js';
 import type { Violation } from './preparser.js';
 import { ConnectionGuard, DEFAULT_GUARD, type GuardLimits } from './guard.js';
 import type { ConnectThrottle } from './throttle.js';
+import type { BrokerPort } from './port.js';
 
 /** The highest QoS the hub grants (subscriptions, wills): its contract is QoS 1 throughout. */
 export const MAX_QOS = 1;
@@ -103,7 +104,8 @@ function authError(code: number, message: string): AuthError {
  * checked against the contract's ACL, and device messages reach the hub inside
  * `authorizePublish`, i.e. before aedes sends the PUBACK.
  */
-export class EmbeddedBroker {
+export class EmbeddedBroker implements BrokerPort {
+  readonly mode = 'embedded';
   readonly limits: BrokerLimits;
   private aedes: Aedes | null = null;
   private server: Server | null = null;

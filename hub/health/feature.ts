@@ -100,7 +100,9 @@ export function createHealthFeature(deps: HealthDeps): HealthFeature {
     // The broker: up while the hub runs; its error rate is rejected and refused over everything it saw.
     const accepted = await counterSum(m.mqttMessages);
     const bad = (await counterSum(m.mqttRejected)) + (await counterSum(m.mqttRefused));
-    Object.assign(inputs.get('broker')!, { up: true, requests: accepted - brokerBase.accepted + (bad - brokerBase.bad), failures: bad - brokerBase.bad });
+    // Up unless the hub has lost its broker (external broker mode: the client's link).
+    const brokerUp = (await m.brokerConnected.get()).values.every((v) => v.value > 0);
+    Object.assign(inputs.get('broker')!, { up: brokerUp, requests: accepted - brokerBase.accepted + (bad - brokerBase.bad), failures: bad - brokerBase.bad });
     brokerBase = { accepted, bad };
     Object.assign(inputs.get('store')!, { up: storeOk, ...(lastWriteMs > SLOW_WRITE_MS ? { cap: 50 } : {}) });
     // Power: on battery is degraded however healthy the UPS is; a low battery more so.

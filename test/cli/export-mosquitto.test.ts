@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import Database from 'better-sqlite3';
-import { startTestHub, tempDir, waitFor } from '../helpers/hub.js';
+import { facility, MQTT_ONLY_FACILITY, startTestHub, tempDir, waitFor } from '../helpers/hub.js';
 import { connackCode, subackCodes } from '../fixtures/mqtt.js';
 import { main } from '../../hub/cli.js';
 import { readHubAccountToken } from '../../hub/broker/hub-account.js';
@@ -163,6 +163,21 @@ void t.test('export mosquitto: a real Mosquitto enforces the embedded broker\'s 
   t.not(await connackCode(broker.url, { username: 'gate-1', password: tokens['gate-2']! }), 0, 'nor another device\'s');
   t.not(await connackCode(broker.url, {}), 0, 'nor anonymous clients');
   t.match(broker.log(), /Denied PUBLISH from x-gate-1/, 'Mosquitto itself refused the forged publish');
+
+  // The hub itself as the client of this Mosquitto: no password given, so it presents the
+  // account the export issued (hub.demo); a device's own event is stored, a forged one is not.
+  await hub.endAsync(true);
+  const base = facility(MQTT_ONLY_FACILITY);
+  const th = await startTestHub({ dataDir: data.dir, facility: { ...base, mqtt: { ...base.mqtt, external: { url: broker.url, username: 'hub' } } } });
+  undo.push(() => th.stop());
+  await waitFor(() => /New client connected .* u'hub\.demo'/.test(broker.log()), 10_000, 'the hub connected as hub.demo');
+  // The forged one first: had Mosquitto passed it, it would reach the hub before the other.
+  await gate.publishAsync('fh/demo/gate-2/event', JSON.stringify({ type: 'tamper', detail: 'forged' }), { qos: 1 });
+  await gate.publishAsync('fh/demo/gate-1/event', JSON.stringify({ type: 'tamper', detail: 'own' }), { qos: 1 });
+  await waitFor(() => th.hub.events.query({}).some((e) => e.deviceId === 'gate-1' && JSON.stringify(e.data).includes('own')), 10_000, 'the device event stored by the hub');
+  const stored = th.hub.events.query({}).filter((e) => JSON.stringify(e.data).includes('own') || JSON.stringify(e.data).includes('forged'));
+  t.ok(stored.some((e) => e.deviceId === 'gate-1' && JSON.stringify(e.data).includes('own')), 'gate-1\'s own event reached the hub through Mosquitto and was stored');
+  t.notOk(stored.some((e) => JSON.stringify(e.data).includes('forged')), 'the event published as gate-2 was refused by Mosquitto and never stored');
 });
 
 void t.test('export mosquitto: usage, and a data dir that does not exist', async (t) => {
