@@ -57,7 +57,8 @@ export type PowerDeps = Pick<
 >;
 
 /** The store's meta key of the loads owed a restore (they survive a restart, kill -9 included). */
-const OWED_KEY = 'power.shed';
+// Not named like an event (power.*): it is a row in meta, never in the event log.
+const OWED_KEY = 'playbook.owed-restore';
 
 /** The power feature; the "power" block of compose.ts adds it to the hub. */
 export function createPowerFeature(deps: PowerDeps, opts: PowerOptions = {}): PowerFeature {
