@@ -15,9 +15,10 @@ void t.test('a delivery through the real door: the hub opens it for the robot on
   const hub = r.h.th.hub;
   const door = doorSimulator(hub.facility.devices.find((d) => d.id === 'door-1')!, { url: r.h.th.mqttUrl, site: hub.facility.site.id, token: hub.tokens.issue('door-1'), clock: r.clock, log: silentLogger(), reconnectMs: 0 });
   await door.start();
+  // The hub first: its stop waits for commands in flight, which the door must still be there to ack.
   t.teardown(async () => {
-    await door.stop().catch(() => undefined);
     await r.stop();
+    await door.stop().catch(() => undefined);
   });
   await r.until(() => hub.availability.isAvailable('door-1'), 'the door online', 1);
   linkRobotsAndDoors([
@@ -43,8 +44,10 @@ void t.test('a delivery through the real door: the hub opens it for the robot on
 
   // A card at the reader during the session is refused (and raised as an alarm).
   const before = opened.length;
-  await door.requestOpen({ kind: 'card', id: '0012345678' });
-  await r.until(() => hub.events.query({ type: 'door.decision', sessionId }).length === 3, 'the card decided');
+  const denied: string[] = [];
+  door.on('denied', (_id, requestId) => denied.push(requestId));
+  const cardRequest = await door.requestOpen({ kind: 'card', id: '0012345678' });
+  await r.until(() => hub.events.query({ type: 'door.decision', sessionId }).length === 3 && denied.includes(cardRequest), 'the card decided, and the door told');
   t.match(hub.events.query({ type: 'door.decision', sessionId })[2]?.data, { decision: 'deny', requester: { kind: 'card' } });
   t.equal(opened.length, before, 'the door stayed shut for the card');
 });
