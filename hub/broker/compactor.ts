@@ -7,8 +7,8 @@ import type { Logger } from '../log.js';
  * Gives the heap back after a burst of connections (issue 14 item 4).
  *
  * Measured (docs/reliability.md, "Memory"): 20,000 malformed connections left the hub's JS
- * heap at 97 MiB used / 128 MiB reserved against 41 / 69 before, and nothing retained: a full
- * GC brought it back to 42 MiB used, 45 reserved. V8 collects the old generation only when it
+ * heap at 97 MiB used / 128 MiB reserved against 41 / 69 before, and nothing retained: a heap
+ * snapshot (which collects first) found 42 MiB used. V8 collects the old generation only when it
  * allocates more, and an idle hub allocates almost nothing, so without a nudge the garbage of
  * a flood (and the RSS it holds) stays for good. After a burst of at least `minConnections`
  * connections followed by `quietMs` without a new one, one full GC runs; a steady trickle of
