@@ -9,6 +9,7 @@ import { Store } from './store/store.js';
 import { EventLog } from './store/events.js';
 import { Users } from './users.js';
 import { DeviceTokens } from './broker/tokens.js';
+import { BurstCompactor, exposeGc } from './broker/compactor.js';
 import { DEFAULT_LIMITS, EmbeddedBroker, type BrokerLimits } from './broker/broker.js';
 import { hubAccountUsername, readHubAccountToken } from './broker/hub-account.js';
 import { ExternalBroker, loadExternalSettings, safeUrl, type ExternalBrokerSettings } from './broker/external.js';
@@ -198,6 +199,7 @@ export class Hub {
         ...(opts.brokerLimits ? { limits: opts.brokerLimits } : {}),
         connectThrottle: new ConnectThrottle(this.log.child({ module: 'broker' }), this.clock, opts.connectThrottle),
         checkPeer: checkDeviceCertificate,
+        compactor: new BurstCompactor({ clock: this.clock, gc: exposeGc(), log: this.log.child({ module: 'broker' }) }),
         integrations: {
           nameOf: (username) => IntegrationAccounts.nameOf(username),
           check: (name, token) => this.integrations.check(name, token),

@@ -10,6 +10,7 @@ import type { Violation } from './preparser.js';
 import { ConnectionGuard, DEFAULT_GUARD, type GuardLimits } from './guard.js';
 import type { ConnectThrottle } from './throttle.js';
 import type { BrokerPort } from './port.js';
+import type { BurstCompactor } from './compactor.js';
 
 /** The highest QoS the hub grants (subscriptions, wills): its contract is QoS 1 throughout. */
 export const MAX_QOS = 1;
@@ -74,6 +75,8 @@ export interface BrokerContext {
   clock?: Clock;
   /** Integration accounts (hub/integrations): absent = no username but a device's is admitted. */
   integrations?: BrokerIntegrations;
+  /** Runs a full GC once a burst of connections is over (compactor.ts); absent = never. */
+  compactor?: BurstCompactor;
 }
 
 /**
@@ -215,6 +218,7 @@ export class EmbeddedBroker implements BrokerPort {
       socket.destroy();
       return;
     }
+    this.ctx.compactor?.note();
     const address = socket.remoteAddress ?? '';
     if (this.throttled(address) && this.guard.admitConnection(address) === 'flood') {
       this.ctx.metrics.mqttRefused.inc({ what: 'flood' });
@@ -278,6 +282,7 @@ export class EmbeddedBroker implements BrokerPort {
     const aedes = this.aedes;
     this.server = null;
     this.aedes = null;
+    this.ctx.compactor?.stop();
     if (aedes) {
       for (const set of [...this.clientsOf.values(), ...this.integrationClients.values()]) for (const c of set) c.close();
       this.clientsOf.clear();
