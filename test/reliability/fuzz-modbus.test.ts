@@ -15,6 +15,9 @@ import { DEFAULT_UPS_MAP, decodeRegisters, imageKey, validateReading, type Regis
 import type { UpsDevice } from '../../devices/ups.js';
 import type { RelayDevice } from '../../devices/relay.js';
 
+// A few seconds on an idle machine; much more on a loaded shared one (tap's default is 30 s).
+t.setTimeout(240_000);
+
 const unhandled: unknown[] = [];
 process.on('unhandledRejection', (e) => unhandled.push(e));
 

@@ -15,6 +15,9 @@ import { captureLogs } from '../fixtures/logs.js';
 import { MESSAGE_MS, TIMEOUT_MS, startBroadcastHub, type BroadcastHub, type BroadcastTransport } from '../helpers/broadcast-hub.js';
 import { waitFor } from '../helpers/wait.js';
 
+// A few seconds on an idle machine; much more on a loaded shared one (tap's default is 30 s).
+t.setTimeout(240_000);
+
 const unhandled: unknown[] = [];
 process.on('unhandledRejection', (e) => unhandled.push(e));
 
