@@ -159,6 +159,13 @@ export class BroadcastDevice implements Device {
    * in one chunk: a short chime ends within a millisecond). Applied when the ACK is tracked.
    */
   private readonly earlyEnds = new Map<number, { zones: number[]; end: ActivityEnd; by?: { kind: PaActivityKind; activityId: number; priority: number } }[]>();
+  /**
+   * Requests that open an activity (PLAY, TTS, CHIME, CALL_START) sent and not yet tracked.
+   * An end for an unknown activity is kept only while one is: otherwise it is not ours, and
+   * kept, it would end the next activity the controller happens to give that id (a stray or
+   * corrupted DONE/PREEMPTED made a real warning look finished or preempted at once).
+   */
+  private startsInFlight = 0;
   private readonly listeners = new Set<BroadcastListener>();
   private readonly waiters = new Set<Waiter>();
   private readonly unsubscribe: (() => void)[] = [];
@@ -324,16 +331,23 @@ export class BroadcastDevice implements Device {
       return { ok: false, kind: 'unavailable', message: `${this.id} is unavailable (${reason})`, command: c };
     }
     let out: PaOutcome | null = null;
+    const starts = cmd.type === 'PLAY' || cmd.type === 'TTS' || cmd.type === 'CHIME' || cmd.type === 'CALL_START';
     const c = await this.ctx.commands.run(req, async () => {
-      const r = await this.request(cmd);
-      out = this.classify(r);
-      if (out.ok) {
-        this.track(cmd, out.ack, meta.tag);
-        return { ok: true, result: ackResult(out.ack) };
+      if (starts) this.startsInFlight++;
+      try {
+        const r = await this.request(cmd);
+        out = this.classify(r);
+        if (out.ok) {
+          this.track(cmd, out.ack, meta.tag);
+          return { ok: true, result: ackResult(out.ack) };
+        }
+        if (out.kind === 'timeout') return 'timeout';
+        if (out.kind === 'unavailable') return 'unavailable';
+        return { ok: false, error: out.message };
+      } finally {
+        // Early ends nobody's ACK claimed were about activities the hub did not start.
+        if (starts && --this.startsInFlight === 0) this.earlyEnds.clear();
       }
-      if (out.kind === 'timeout') return 'timeout';
-      if (out.kind === 'unavailable') return 'unavailable';
-      return { ok: false, error: out.message };
     });
     const o = out as PaOutcome | null;
     if (o === null) return { ok: false, kind: 'rejected', message: c.error ?? 'not sent', command: c };
@@ -614,6 +628,10 @@ export class BroadcastDevice implements Device {
   }
 
   private rememberEarlyEnd(activityId: number, e: { zones: number[]; end: ActivityEnd; by?: { kind: PaActivityKind; activityId: number; priority: number } }): void {
+    if (this.startsInFlight === 0) {
+      this.ctx.log.debug({ deviceId: this.id, activityId, end: e.end }, 'end of an activity the hub did not start: ignored');
+      return;
+    }
     const list = this.earlyEnds.get(activityId) ?? [];
     list.push(e);
     this.earlyEnds.set(activityId, list);

@@ -203,6 +203,10 @@ export function decodeRegisters(map: UpsRegisterMap, image: RegisterImage): Deco
     flags[name] = !spec || raw === null ? null : ((raw >> spec.bit) & 1) === 1 !== spec.invert;
   }
   if (flags.mainsPresent === null && flags.onBattery === null) return { ok: false, reason: 'neither mainsPresent nor onBattery could be read: mains or battery cannot be told' };
+  // Both bits read and both clear: a UPS is always on mains or on battery (its output off
+  // would have switched the hub off too). A status word of zeros is what a restarting comms
+  // card serves; read as "on battery" with charge 0 it would be an instant critical outage.
+  if (flags.mainsPresent === false && flags.onBattery === false) return { ok: false, reason: 'contradictory status: neither mains present nor on battery' };
   return validateReading({
     mainsPresent: flags.mainsPresent ?? !(flags.onBattery ?? false),
     onBattery: flags.onBattery ?? !(flags.mainsPresent ?? true),

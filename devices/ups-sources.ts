@@ -79,6 +79,11 @@ export class ModbusUpsSource implements UpsSource {
   async read(): Promise<UpsPoll> {
     const image = new Map<string, number>();
     const plan: ReadBlock[] = [];
+    const lacking = new Map<string, string[]>();
+    // What the device lacks is learnt only from a device that serves something (see below).
+    const learn = (): void => {
+      if (image.size > 0) for (const [key, entries] of lacking) this.missing.set(key, entries);
+    };
     for (const block of this.plan) {
       const r = await this.readBlock(block.function, block.start, block.count);
       if (r.ok) {
@@ -86,7 +91,10 @@ export class ModbusUpsSource implements UpsSource {
         plan.push(block);
         continue;
       }
-      if (r.error.kind !== 'exception' || r.error.code !== ILLEGAL_DATA_ADDRESS) return commFailure(block, r.error);
+      if (r.error.kind !== 'exception' || r.error.code !== ILLEGAL_DATA_ADDRESS) {
+        learn();
+        return commFailure(block, r.error);
+      }
       // Which registers does it lack? Ask one by one; from now on read only the runs it has
       // (a merged gap it does not serve would otherwise fail every poll).
       let run: ReadBlock | null = null;
@@ -99,11 +107,21 @@ export class ModbusUpsSource implements UpsSource {
           if (run && run.start + run.count === reg) run.count++;
           else plan.push((run = { function: block.function, start: reg, count: 1 }));
         } else if (one.error.kind === 'exception' && one.error.code === ILLEGAL_DATA_ADDRESS) {
-          this.missing.set(imageKey(block.function, reg), entries);
+          lacking.set(imageKey(block.function, reg), entries);
           run = null;
-        } else return commFailure({ function: block.function, start: reg, count: 1 }, one.error);
+        } else {
+          learn();
+          return commFailure({ function: block.function, start: reg, count: 1 }, one.error);
+        }
       }
     }
+    if (image.size === 0 && lacking.size > 0) {
+      // A device that refuses every register (a comms card restarting answers exception 2 to
+      // everything) says nothing about its map: remembering them as missing would stop the
+      // hub from ever reading this UPS again. A miss; the plan and the map stay as they were.
+      return { ok: false, kind: 'comm', reason: 'every register answered Modbus exception 2 (illegal data address)' };
+    }
+    learn();
     this.plan = plan;
     const problems = this.configProblems();
     const decoded = decodeRegisters(this.map, image);

@@ -64,6 +64,9 @@ export const SERIAL_LINK_DEFAULTS = {
 } as const;
 
 /** stopped: not started or stopped; connecting: an attempt is running; connected; waiting: backing off before the next attempt. */
+/** At most one warn about line noise per this long (ms, clock time); the rest is counted. */
+export const NOISE_LOG_INTERVAL_MS = 60_000;
+
 export type LinkState = 'stopped' | 'connecting' | 'connected' | 'waiting';
 
 export interface LinkStateInfo {
@@ -124,6 +127,8 @@ export class SerialLink<F> {
   private retryTimer: TimerHandle | null = null;
   private failedAttempts = 0;
   private failureStreak = 0;
+  private noiseLoggedAt: number | null = null;
+  private noiseSince = { garbageBytes: 0, badFrames: 0 };
 
   private readonly frameListeners = new Set<(frame: F) => void>();
   private readonly stateListeners = new Set<(state: LinkState, info: LinkStateInfo) => void>();
@@ -233,9 +238,7 @@ export class SerialLink<F> {
         const r = decoder.push(chunk);
         this.counters.garbageBytes += r.garbageBytes;
         this.counters.badFrames += r.badFrames;
-        if (r.garbageBytes > 0 || r.badFrames > 0) {
-          this.log.debug({ link: this.describe(), garbageBytes: r.garbageBytes, badFrames: r.badFrames }, 'discarded bytes on line');
-        }
+        if (r.garbageBytes > 0 || r.badFrames > 0) this.noise(r.garbageBytes, r.badFrames);
         for (const frame of r.frames) {
           this.counters.framesIn++;
           this.emit(this.frameListeners, 'frame', (l) => l(frame));
@@ -270,6 +273,24 @@ export class SerialLink<F> {
       this.failureStreak = 0;
       this.setState('connected', {});
     });
+  }
+
+  /**
+   * Line noise: a warn at most every NOISE_LOG_INTERVAL_MS, counting what was discarded since
+   * the last one; the chunks in between at debug. A noisy line is worth one line in the log,
+   * not one per chunk (a storm of garbage would otherwise be a storm of log lines).
+   */
+  private noise(garbageBytes: number, badFrames: number): void {
+    this.noiseSince.garbageBytes += garbageBytes;
+    this.noiseSince.badFrames += badFrames;
+    const now = this.clock.now();
+    if (this.noiseLoggedAt !== null && now - this.noiseLoggedAt < NOISE_LOG_INTERVAL_MS) {
+      this.log.debug({ link: this.describe(), garbageBytes, badFrames }, 'discarded bytes on line');
+      return;
+    }
+    this.log.warn({ link: this.describe(), ...this.noiseSince, repeatsLoggedEveryMs: NOISE_LOG_INTERVAL_MS }, 'line noise: bytes discarded');
+    this.noiseLoggedAt = now;
+    this.noiseSince = { garbageBytes: 0, badFrames: 0 };
   }
 
   private failure(what: string, error: string): void {

@@ -26,6 +26,8 @@ export interface RelaySimulator {
   onChange(listener: (coil: number, value: boolean) => void): () => void;
   /** The coils of each write request so far (function 5: one coil; 15: several), oldest first. */
   writeRequests(): number[][];
+  /** While set, every coil read is answered with this Modbus exception code (a failing module); null ends it. */
+  setReadException(code: number | null): void;
   stop(): Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export async function startRelaySimulator(opts: RelaySimulatorOptions): Promise<
   const commanded = Array.from({ length: count }, (_, i) => opts.initial?.[i] ?? false);
   const stuck = new Map<number, boolean>();
   const listeners = new Set<(coil: number, value: boolean) => void>();
+  let readException: number | null = null;
 
   const actual = (coil: number): boolean => stuck.get(coil) ?? commanded[coil] ?? false;
   const inRange = (coil: number): boolean => Number.isInteger(coil) && coil >= 0 && coil < count;
@@ -86,6 +89,7 @@ export async function startRelaySimulator(opts: RelaySimulatorOptions): Promise<
 
   const vector: IServiceVector = {
     getCoil: (addr: number, _unit: number, cb: FCallbackVal<boolean>) => {
+      if (readException !== null) return cb(modbusException(readException), false);
       if (!inRange(addr)) return cb(modbusException(2), false);
       cb(null, actual(addr));
     },
@@ -125,6 +129,9 @@ export async function startRelaySimulator(opts: RelaySimulatorOptions): Promise<
       };
     },
     writeRequests: () => requests.map((r) => [...r]),
+    setReadException: (code) => {
+      readException = code;
+    },
     stop: () => server.close(),
   };
 }

@@ -55,6 +55,8 @@ export interface UpsFaults {
   unresponsive: boolean;
   exception: number | null;
   overrideCharge: number | null;
+  /** Raw 16-bit words served instead of the physical ones, by address (fuzzing hostile devices). */
+  overrideRegisters: Record<number, number> | null;
 }
 
 export interface UpsSimulator {
@@ -140,7 +142,7 @@ export async function startUpsSimulator(opts: UpsSimulatorOptions): Promise<UpsS
   let mains = true;
   let energyWh = capacityWh;
   let lastTick = opts.clock.now();
-  const faults: UpsFaults = { unresponsive: false, exception: null, overrideCharge: null };
+  const faults: UpsFaults = { unresponsive: false, exception: null, overrideCharge: null, overrideRegisters: null };
 
   const advance = (): void => {
     const now = opts.clock.now();
@@ -191,6 +193,7 @@ export async function startUpsSimulator(opts: UpsSimulatorOptions): Promise<UpsS
       // Charge overrides (impossible values) are raw in the default layout's unit, %.
       if (at) out.set(at.register, name === 'temperature' ? toInt16Register(p.values[name] * at.perUnit) : Math.min(0xffff, Math.round(p.values[name] * at.perUnit)));
     }
+    for (const [addr, word] of Object.entries(faults.overrideRegisters ?? {})) if (out.has(Number(addr))) out.set(Number(addr), word & 0xffff);
     return out;
   };
 

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Hub } from '../../hub/hub.js';
 import { ManualClock } from '../../kernel/clock.js';
 import { silentLogger } from '../../hub/log.js';
+import type { Logger } from '../../kernel/log.js';
 import type { Role } from '../../hub/users.js';
 import type { Session } from '../../hub/sessions/sessions.js';
 import { createBroadcastFeature, type BroadcastFeature } from '../../hub/broadcast/feature.js';
@@ -33,6 +34,8 @@ export const USER_PASSWORD = 'broadcast-test-pw';
 export interface BroadcastFacilityOptions {
   /** YAML lines placed under `broadcast:` (indented by the caller with 2 spaces). */
   broadcast?: string;
+  /** The hub's logger (default: silent); pass captureLogs().log to read it back. */
+  log?: Logger;
 }
 
 export function broadcastFacilityYaml(transport: string, opts: BroadcastFacilityOptions = {}): string {
@@ -92,7 +95,7 @@ export async function startBroadcastHub(t: Test, transport: BroadcastTransport, 
   t.teardown(() => sim.stop());
   const tr = transport === 'tcp' ? `{ type: tcp, host: 127.0.0.1, port: ${sim.port} }` : `{ type: serial, path: "${sim.ptyPath ?? ''}", baudRate: 19200 }`;
   const tmp = tempDir('fh-bc-');
-  const hub = new Hub({ facility: facility(broadcastFacilityYaml(tr, opts)), dataDir: tmp.dir, httpPort: 0, mqttPort: 0, httpHost: '127.0.0.1', mqttHost: '127.0.0.1', log, clock, adminPassword: ADMIN_PASSWORD });
+  const hub = new Hub({ facility: facility(broadcastFacilityYaml(tr, opts)), dataDir: tmp.dir, httpPort: 0, mqttPort: 0, httpHost: '127.0.0.1', mqttHost: '127.0.0.1', log: opts.log ?? log, clock, adminPassword: ADMIN_PASSWORD });
   const feature = hub.addFeature(createBroadcastFeature(hub.services()));
   t.teardown(async () => {
     await hub.stop('test');

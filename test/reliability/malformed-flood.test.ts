@@ -10,7 +10,9 @@ import { flood, floodGenerator } from '../fixtures/flood.js';
  * devices, and holds no memory for the connections once they are gone.
  */
 
-const PACKETS = Number(process.env.FH_FLOOD_PACKETS ?? 100_000);
+// 100,000 go at the hub as a child process, with its RSS measured (malformed-flood-rss.test.ts);
+// here, in-process, 20,000 (the count the report measured) show the same survival for a fifth of the time.
+const PACKETS = Number(process.env.FH_FLOOD_PACKETS ?? 20_000);
 // 100,000 connections take about a minute of CPU; on a shared, loaded machine the wall
 // time varies far more than that, so this file gets its own generous limit (10 min).
 t.setTimeout(600_000);
