@@ -5,7 +5,8 @@ import { RawSession, connectPacket, publishPacket } from '../fixtures/mqtt-raw.j
 import { flood, floodGenerator } from '../fixtures/flood.js';
 
 /**
- * 100,000 malformed MQTT packets at the broker port (random bytes, truncated packets,
+ * Malformed MQTT packets at the broker port (20,000 here, in process; 100,000 at the CLI hub in
+ * malformed-flood-rss.test.ts) (random bytes, truncated packets,
  * oversize lengths, a valid CONNECT followed by garbage): the hub survives, keeps serving
  * devices, and holds no memory for the connections once they are gone.
  */
