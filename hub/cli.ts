@@ -17,6 +17,7 @@ import { GateSimulator } from '../simulators/gate.js';
 import { lockDataDir, type DataDirLock } from './data-lock.js';
 import type { BroadcastFeature } from './broadcast/feature.js';
 import { DemoDay, demoWarner } from './demo/day.js';
+import { createDemoControlsFeature } from './demo/controls.js';
 import { BackupError, backupDataDir, restoreBackup } from './backup.js';
 import { AUDIT_USAGE, auditCommand } from './audit/cli.js';
 import { GATE_USAGE, gateCommand } from './checkin/cli.js';
@@ -357,6 +358,8 @@ async function start(args: string[], io: Out): Promise<number> {
       onGeneratedAdminPassword: (pw) => io.err(adminPasswordNotice(pw)),
       signal: abort.signal,
     });
+    // The console's demo controls (the simulated fire panel) exist only beside our own simulators.
+    if (simulators !== 'none') created.addFeature(createDemoControlsFeature(() => mqttSims));
     hub = created;
     await created.start();
     if (simulators !== 'none' && !abort.signal.aborted) {

@@ -108,6 +108,9 @@ export function openNote(note: string, verifier: NoteVerifier): OpenedNote {
     const m = /^\u2014 (\S+) ([A-Za-z0-9+/]+=*)$/.exec(line);
     if (!m) return { ok: false, reason: `malformed signature line "${line.slice(0, 80)}"` };
     const raw = Buffer.from(m[2]!, 'base64');
+    // Base64's last character can carry unused bits: two spellings of one signature. Only the
+    // canonical one is accepted, so that a changed byte of a note never leaves it valid.
+    if (raw.toString('base64') !== m[2]) return { ok: false, reason: `the signature by ${m[1]} is not canonical base64 (the signature was changed)` };
     if (m[1] !== verifier.name || raw.length < 4 || !raw.subarray(0, 4).equals(verifier.keyId)) continue;
     known++;
     if (raw.length !== 68 || !verify(null, Buffer.from(text, 'utf8'), verifier.key, raw.subarray(4))) return { ok: false, reason: `the signature by ${verifier.name} does not verify (the note or the signature was changed)` };

@@ -36,7 +36,7 @@ export interface PublicSnapshot {
 }
 
 /** Endpoints the console shows when present and marks "未提供 / not available" when not. */
-export const OPTIONAL_APIS = ['/api/jammers', '/api/robot/tasks', '/api/users', '/api/audit/verify'] as const;
+export const OPTIONAL_APIS = ['/api/jammers', '/api/robot/tasks', '/api/users', '/api/audit/verify', '/api/demo'] as const;
 
 /** Which event-log records change the public display. */
 const PUBLIC_TYPES = /^(checkin\.|session\.|relay\.|jammer\.|device\.)/;

@@ -59,6 +59,8 @@ export interface TestHubOptions {
   /** Use createHub (all features) instead of the bare foundation Hub. */
   full?: boolean;
   extra?: Partial<HubOptions>;
+  /** Called with the hub before it starts (to add a feature, as the CLI does). */
+  beforeStart?: (hub: Hub) => void;
 }
 
 /** A hub on ephemeral ports with a fresh data dir (or a given one, for restarts). */
@@ -78,6 +80,7 @@ export async function startTestHub(opts: TestHubOptions = {}): Promise<TestHub> 
     ...opts.extra,
   };
   const hub = opts.full ? createHub(hubOpts) : new Hub(hubOpts);
+  opts.beforeStart?.(hub);
   await hub.start();
   const mqttUrl = `mqtt://127.0.0.1:${hub.mqttPort}`;
   const clients: MqttClient[] = [];

@@ -153,7 +153,7 @@ async function runScenario(sc: Scenario): Promise<void> {
 }
 
 void t.test('jammer zones follow the rule on the coils, or a logged cause says why not', async (t) => {
-  await fc.assert(fc.asyncProperty(scenarioArb, runScenario), { numRuns: Number(process.env.FH_PROPERTY_RUNS ?? 6), endOnFailure: true });
+  await fc.assert(fc.asyncProperty(scenarioArb, runScenario), { numRuns: Number(process.env.FH_PROPERTY_RUNS ?? 6), endOnFailure: true, ...(process.env.FH_PROPERTY_SEED ? { seed: Number(process.env.FH_PROPERTY_SEED) } : {}) });
   t.pass('property held');
 });
 

@@ -217,6 +217,7 @@ async function enterView() {
   if (S.view === 'supervise') await load.broadcast();
   if (S.view === 'jammers') await Promise.all([load.optional('jammers', '/api/jammers'), load.optional('robot', '/api/robot/tasks'), load.devices()]);
   if (S.view === 'users' && can.admin()) await load.optional('users', '/api/users');
+  if (S.view === 'alarms' && can.manageSessions()) await load.optional('demo', '/api/demo');
   update();
 }
 
@@ -297,6 +298,15 @@ function sessionAction(kind) {
     .then(load.sessions)
     .then(update)
     .catch((err) => say('session', err.status === 404 && kind === 'cancel' ? t('na') : err.message));
+}
+
+/** The demo's fire drill: sets off or clears the simulated fire panel (only beside the hub's own simulators). */
+function demoFire(action) {
+  api('POST', '/api/demo/fire', { action })
+    .then(() => say('alarms', action === 'alarm' ? t('demo.fire.sent') : t('demo.fire.cleared')))
+    .then(load.alarms)
+    .then(update)
+    .catch((err) => say('alarms', err.message));
 }
 
 function ackAlarm(id) {
@@ -671,7 +681,15 @@ function Alarms() {
             ${can.ack() && !a.acknowledged && html`<button type="button" onClick=${() => ackAlarm(a.id)}>${t('alarms.ack')}</button>`}
           </li>`,
         )}
-  </ul><p role="status">${S.messages.alarms || ''}</p></section>`;
+  </ul>${DemoFire()}<p role="status">${S.messages.alarms || ''}</p></section>`;
+}
+
+function DemoFire() {
+  const demo = S.optional.demo;
+  if (!demo || !demo.firePanels || demo.firePanels.length === 0 || !can.manageSessions()) return '';
+  return html`<p class="actions" id="demo-fire">${t('demo.fire.title')}
+    <button type="button" id="demo-fire-alarm" onClick=${() => demoFire('alarm')}>${t('demo.fire.alarm')}</button>
+    <button type="button" id="demo-fire-clear" onClick=${() => demoFire('clear')}>${t('demo.fire.clear')}</button></p>`;
 }
 
 function actorText(actor) {

@@ -100,6 +100,8 @@ const zh = {
   'rtask.id': '任务', 'rtask.session': '场次', 'rtask.where': '送往', 'rtask.state': '状态', 'rtask.reason': '原因', 'rtask.seat': '{n}号座', 'rtask.none': '暂无送餐任务',
   'rtask.queued': '排队中', 'rtask.dispatched': '已出发', 'rtask.at-door': '到达门禁', 'rtask.in-area': '评标区内', 'rtask.delivered': '已送达', 'rtask.returned': '已返回',
   'rtask.failed': '失败', 'rtask.cancelled': '已取消', 'rtask.suspended': '已暂停',
+  // the demo's fire drill (simulated fire panel)
+  'demo.fire.title': '演示：模拟消防主机', 'demo.fire.alarm': '触发火警', 'demo.fire.clear': '清除火警', 'demo.fire.sent': '已触发模拟火警', 'demo.fire.cleared': '已清除模拟火警',
 };
 
 const en = {
@@ -174,6 +176,7 @@ const en = {
   'rtask.id': 'Task', 'rtask.session': 'Session', 'rtask.where': 'To', 'rtask.state': 'State', 'rtask.reason': 'Reason', 'rtask.seat': 'seat {n}', 'rtask.none': 'No delivery tasks',
   'rtask.queued': 'queued', 'rtask.dispatched': 'on its way', 'rtask.at-door': 'at the door', 'rtask.in-area': 'in the area', 'rtask.delivered': 'delivered', 'rtask.returned': 'returned',
   'rtask.failed': 'failed', 'rtask.cancelled': 'cancelled', 'rtask.suspended': 'suspended',
+  'demo.fire.title': 'Demo: simulated fire panel', 'demo.fire.alarm': 'Set off a fire alarm', 'demo.fire.clear': 'Clear the fire alarm', 'demo.fire.sent': 'Simulated fire alarm set off', 'demo.fire.cleared': 'Simulated fire alarm cleared',
 };
 
 const CATALOGUE = { zh, en };

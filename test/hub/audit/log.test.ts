@@ -135,6 +135,17 @@ void t.test('signed notes: a changed byte anywhere in the text or signature is r
     if (r.ok) t.fail(`byte ${i} changed and the note still opens`);
   }
   t.pass('every one-character change refused');
+  // The signature's last base64 character with its unused low bits flipped decodes to the same bytes.
+  const sig = /([A-Za-z0-9+/]+)(=*)\n$/.exec(note)!;
+  const last = sig[1]!.slice(-1);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const unusedBits = sig[2]!.length === 2 ? 4 : sig[2]!.length === 1 ? 2 : 0;
+  if (unusedBits > 0) {
+    const twin = alphabet[alphabet.indexOf(last) ^ 1]!;
+    const respelled = note.slice(0, sig.index + sig[1]!.length - 1) + twin + note.slice(sig.index + sig[1]!.length);
+    t.same(Buffer.from(/ ([A-Za-z0-9+/]+=*)\n$/.exec(respelled)![1]!, 'base64'), Buffer.from(/ ([A-Za-z0-9+/]+=*)\n$/.exec(note)![1]!, 'base64'), 'the respelled signature decodes to the same bytes');
+    t.match(openNote(respelled, signer), { ok: false, reason: /not canonical base64/ }, 'and is refused');
+  } else t.fail('the signature base64 has padding (68 bytes), so it has unused bits');
   const other = generateSigner('example.test/log');
   t.match(openNote(note, other), { ok: false, reason: /not signed by/ }, 'another key of the same name: unknown, ignored, so no trusted signature');
 });
