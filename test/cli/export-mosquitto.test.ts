@@ -1,7 +1,6 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import Database from 'better-sqlite3';
@@ -10,6 +9,7 @@ import { connackCode, subackCodes } from '../fixtures/mqtt.js';
 import { main } from '../../hub/cli.js';
 import { readHubAccountToken } from '../../hub/broker/hub-account.js';
 import { sha256 } from '../../hub/secrets.js';
+import { freePort } from '../helpers/ports.js';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 const CONFIG = 'config/demo-facility.yaml';
@@ -20,13 +20,6 @@ function capture(): { io: { out: (s: string) => void; err: (s: string) => void }
   return { io: { out: (s) => out.push(s), err: (s) => err.push(s) }, out, err };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const addr = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  return typeof addr === 'object' && addr ? addr.port : 0;
-}
 
 /** Mosquitto run as root drops to its own user, which must then own the files it reads (as on a real install). */
 function mosquittoOwner(): { uid: number; gid: number } | null {

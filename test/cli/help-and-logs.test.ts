@@ -4,12 +4,12 @@
  * password shown apart from them, and a normal Ctrl-C that logs nothing at error.
  */
 import t from 'tap';
-import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, waitFor } from '../helpers/hub.js';
 import { startCli } from '../fixtures/cli.js';
 import { main } from '../../hub/cli.js';
+import { freePort } from '../helpers/ports.js';
 
 /** The CLI in this process (what bin/facility-hub.js calls), its output captured. */
 async function runMain(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -19,13 +19,6 @@ async function runMain(args: string[]): Promise<{ code: number; stdout: string; 
   return { code, stdout, stderr };
 }
 
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 void t.test('--help on every command answers that command, exit 0', async (t) => {
   const cases: [string[], RegExp][] = [

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 export interface NutServerOptions {
   host?: string;
@@ -177,13 +178,6 @@ export interface RealUpsd {
 export const UPSD_BIN = '/lib/nut/upsd';
 export const DUMMY_UPS_BIN = '/lib/nut/dummy-ups';
 
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 function askUpsd(port: number, lines: string[]): Promise<string[]> {
   return new Promise((resolve, reject) => {
