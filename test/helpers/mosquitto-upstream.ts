@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './ports.js';
@@ -48,6 +48,9 @@ export async function startUpstream(): Promise<Upstream> {
   writeFileSync(
     conf,
     [
+      // Run as root, Mosquitto switches to the user `mosquitto`, which cannot write this temp
+      // dir: persistence would fail at shutdown and every session be lost across a restart.
+      `user ${userInfo().username}`,
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
       'persistence true',
