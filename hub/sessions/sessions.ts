@@ -279,10 +279,25 @@ export class Sessions {
 
   /** Admin close: ends the session now and releases what was bound to it. */
   async close(id: string, actor: Actor, reason = 'closed by an administrator'): Promise<Session> {
-    const s = this.cache.get(id);
-    if (!s) throw new HubError('HUB_ERR_NOT_FOUND', [`session ${id}`]);
-    if (s.status === 'closed') return s;
-    return this.transition(s, 'closed', actor, reason);
+    return this.closeNow(id, actor, reason, (s) => (s.status === 'closed' ? s : null));
+  }
+
+  /**
+   * Closes the session now. The scheduler may move it (scheduled → check-in → in-progress)
+   * between the read and the commit: the conditional UPDATE then misses and the close is
+   * tried again from the status it lost to (`settled` is asked again each time), so an
+   * admin's close or cancel is never answered without having happened.
+   */
+  private async closeNow(id: string, actor: Actor, reason: string, settled: (s: Session) => Session | null): Promise<Session> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const s = this.cache.get(id);
+      if (!s) throw new HubError('HUB_ERR_NOT_FOUND', [`session ${id}`]);
+      const answer = settled(s);
+      if (answer) return answer;
+      const after = await this.transition(s, 'closed', actor, reason);
+      if (after.status === 'closed') return after;
+    }
+    throw new HubError('HUB_ERR_CONFLICT', [`会话状态正在变化，请重试 / session ${id} kept changing status while it was being closed; try again`]);
   }
 
   /**
@@ -291,13 +306,12 @@ export class Sessions {
    * Its code stays taken: the record of what was pushed is kept.
    */
   async cancel(id: string, actor: Actor): Promise<Session> {
-    const s = this.cache.get(id);
-    if (!s) throw new HubError('HUB_ERR_NOT_FOUND', [`session ${id}`]);
-    const now = this.deps.clock.now();
-    if (s.status === 'closed') throw new HubError('HUB_ERR_CONFLICT', [`会话已关闭 / session ${s.code} is already closed`], { status: s.status });
-    if (now >= s.start) throw new HubError('HUB_ERR_CONFLICT', [`会话已开始，只能关闭 / session ${s.code} has started (${new Date(s.start).toISOString()}); close it instead`], { status: s.status });
-    const closed = await this.transition(s, 'closed', actor, 'cancelled before its start');
-    this.deps.log.info({ sessionId: s.id, code: s.code, actor }, 'session cancelled');
+    const closed = await this.closeNow(id, actor, 'cancelled before its start', (s) => {
+      if (s.status === 'closed') throw new HubError('HUB_ERR_CONFLICT', [`会话已关闭 / session ${s.code} is already closed`], { status: s.status });
+      if (this.deps.clock.now() >= s.start) throw new HubError('HUB_ERR_CONFLICT', [`会话已开始，只能关闭 / session ${s.code} has started (${new Date(s.start).toISOString()}); close it instead`], { status: s.status });
+      return null;
+    });
+    this.deps.log.info({ sessionId: closed.id, code: closed.code, actor }, 'session cancelled');
     return closed;
   }
 
