@@ -156,6 +156,15 @@ void t.test('the console in Chinese: sessions, roster import, live floor plan, a
       await page.locator('#robot-tasks-none', { hasText: '暂无送餐任务' }).waitFor();
     }
     if (view === 'users') await page.locator('#users tbody tr', { hasText: 'admin' }).first().waitFor();
+    if (view === 'timeline') {
+      // The session's log names each event type in Chinese; the code stays in the cell's title.
+      await page.selectOption('#timeline select', session.id);
+      const cell = page.locator('#timeline-table tbody td.type[title="broadcast.warning"]').first();
+      await cell.waitFor();
+      t.equal(await cell.textContent(), '警告广播', 'the timeline names the event type in Chinese');
+      const types = await page.locator('#timeline-table tbody td.type').allTextContents();
+      t.same(types.filter((x) => /^[a-z]+\.[a-z.-]+$/.test(x)), [], 'no raw event code on the timeline');
+    }
   }
   t.same(w.errors, [], 'no script or console errors (admin)');
   t.same(w.failed, [], 'no failed requests (admin)');

@@ -716,7 +716,7 @@ function Timeline() {
       <p id="audit">${S.audit === null || S.audit === undefined ? t('tl.verifyNa') : S.audit.ok ? t('tl.verifyOk', { n: S.audit.records }) : t('tl.verifyBad', { seq: S.audit.seq })}</p>
       <table id="timeline-table"><thead><tr><th>${t('tl.time')}</th><th>${t('tl.type')}</th><th>${t('tl.actor')}</th><th>${t('tl.device')}</th><th>${t('tl.detail')}</th></tr></thead>
         <tbody>${S.timeline.map(
-          (e) => html`<tr key=${e.seq}><td>${dateTime(e.time)}</td><td>${e.type}</td><td>${actorText(e.actor)}</td><td>${deviceName(e.deviceId)}</td>
+          (e) => html`<tr key=${e.seq}><td>${dateTime(e.time)}</td><td class="type" title=${e.type}>${code('ev', e.type)}</td><td>${actorText(e.actor)}</td><td>${deviceName(e.deviceId)}</td>
             <td class="detail">${detailText(e)}</td></tr>`,
         )}</tbody></table>
       <p class="print-only">${t('tl.printed', { time: new Date().toLocaleString(getLang() === 'en' ? 'en-GB' : 'zh-CN') })}</p>
