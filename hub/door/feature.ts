@@ -87,7 +87,7 @@ export function createDoorFeature(deps: DoorDeps): DoorFeature {
   const policy = deps.facility.policy.door;
   const firePanels = new Set<string>();
   const decisions = new Map<string, DecisionRecord[]>();
-  const lastTask = new Map<string, { taskId: string; state: string }>();
+  const lastTask = new Map<string, { taskId: string; state: string; doorId: string | null }>();
   const checks = new Map<string, { since: number; why: string; timer: TimerHandle }>();
   const alarms = new AlarmLatch({ source: DOOR_OWNER, actor: ACTOR, bus, events, log, sessionIds: () => deps.runningSessions() });
   // One queue per door: its decisions, alarms and locks in the order they happened; a door
@@ -214,7 +214,9 @@ export function createDoorFeature(deps: DoorDeps): DoorFeature {
     });
 
   const onDoorState = (p: HubEvents['device.state']): void => {
-    if (!door(p.deviceId) || !secure(doorStateOf(p.state))) return;
+    if (!door(p.deviceId)) return;
+    if (reconnected.delete(p.deviceId)) sealIfRunning(p.deviceId, 'the door came back online during a session');
+    if (!secure(doorStateOf(p.state))) return;
     const check = checks.get(p.deviceId);
     check?.timer.cancel();
     checks.delete(p.deviceId);
@@ -268,7 +270,7 @@ export function createDoorFeature(deps: DoorDeps): DoorFeature {
 
   const onRobotTask = (p: HubEvents['robot.task']): void => {
     const before = lastTask.get(p.robotId);
-    lastTask.set(p.robotId, { taskId: p.taskId, state: p.state });
+    lastTask.set(p.robotId, { taskId: p.taskId, state: p.state, doorId: p.doorId });
     if (p.doorId === null || !door(p.doorId)) return;
     const repeated = before?.taskId === p.taskId && before.state === p.state;
     // Through the door (inside or done), or out of the doorway some other way (re-queued).
@@ -277,6 +279,40 @@ export function createDoorFeature(deps: DoorDeps): DoorFeature {
     if (repeated || !(past || leftDoorway)) return;
     const doorId = p.doorId;
     later(doorId, () => relock(doorId, `robot ${p.robotId} task ${p.taskId} ${p.state}`));
+  };
+
+  const robotInDoorway = (doorId: string): boolean =>
+    [...lastTask.values()].some((t) => t.doorId === doorId && (DOORWAY_STATES as readonly string[]).includes(t.state));
+
+  /**
+   * The area is sealed while a session runs: a door found unlocked or open when a session
+   * starts, or when the door comes back online during one, is locked and checked like the
+   * relock behind the robot. Not while the robot is in the doorway (its passage relocks it),
+   * a lock check is already pending, or a fire alarm holds the exits open.
+   */
+  const sealIfRunning = (doorId: string, why: string): void => {
+    if (fireActive() || deps.runningSessions().length === 0) return;
+    if (secure(stateOf(doorId)) || checks.has(doorId) || robotInDoorway(doorId)) return;
+    later(doorId, async () => {
+      // Re-read in the door's queue: a passage or a report may have settled it meanwhile.
+      if (fireActive() || deps.runningSessions().length === 0 || secure(stateOf(doorId)) || checks.has(doorId) || robotInDoorway(doorId)) return;
+      await relock(doorId, why);
+    });
+  };
+
+  const onSessionStatus = (p: HubEvents['session.status']): void => {
+    if (p.to !== 'check-in' && p.to !== 'in-progress') return;
+    for (const d of deps.doors()) sealIfRunning(d.id, `session ${p.sessionId} ${p.to}`);
+  };
+
+  // A door that reconnects is sealed on its first state report, not on the CONNECT: by
+  // then it has subscribed to its commands (a controller subscribes, then announces), so
+  // the lock is not sent into the void.
+  const reconnected = new Set<string>();
+  const onAvailability = (p: HubEvents['device.availability']): void => {
+    if (!door(p.deviceId)) return;
+    if (p.available) reconnected.add(p.deviceId);
+    else reconnected.delete(p.deviceId);
   };
 
   const onFire = (p: HubEvents['fire.alarm']): void => {
@@ -301,6 +337,8 @@ export function createDoorFeature(deps: DoorDeps): DoorFeature {
       bus.on(DOOR_OWNER, 'device.state', onDoorState);
       bus.on(DOOR_OWNER, 'robot.task', onRobotTask);
       bus.on(DOOR_OWNER, 'fire.alarm', onFire);
+      bus.on(DOOR_OWNER, 'session.status', onSessionStatus);
+      bus.on(DOOR_OWNER, 'device.availability', onAvailability);
     },
     async stop() {
       bus.removeOwner(DOOR_OWNER);

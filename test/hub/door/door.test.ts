@@ -220,3 +220,38 @@ void t.test('a lock that crosses the fire alarm on its way is followed by an unl
   await r.settle();
   t.same(r.doorAlarms(), [], 'no lock check during the fire');
 });
+
+void t.test('the area is sealed when a session starts: a door left unlocked is locked and checked, and again when it comes back online', async (t) => {
+  const r = await startDoorRig();
+  t.teardown(() => r.stop());
+  // Between sessions a card passes (allowed) and the lock stops engaging: closed, not locked.
+  await r.door.jam(true);
+  await r.door.requestOpen({ kind: 'card', id: 'card-0001' });
+  await waitFor(() => r.door.contact() === 'open', 3000, 'opened for the card');
+  r.clock.advance(PASSAGE_MS);
+  await waitFor(() => r.th.hub.availability.get('door-1')?.state.contact === 'closed' && r.th.hub.availability.get('door-1')?.state.locked === false, 3000, 'the hub sees it closed and unlocked');
+  await r.settle();
+  t.notOk(r.door.executed.some((c) => c.cmd === 'lock'), 'outside sessions the hub leaves the door as it is');
+
+  const s = await r.runningSession();
+  await waitFor(() => r.door.executed.some((c) => c.cmd === 'lock'), 3000, 'lock sent as the session started');
+  await r.settle();
+  t.match(r.th.hub.events.query({ type: 'door.lock' }), [{ deviceId: 'door-1', sessionIds: [s.id], data: { why: `session ${s.id} check-in`, outcome: 'acked' } }], 'the lock and its cause in the session log');
+  t.same(r.doorAlarms(), [], 'no alarm before the check has run');
+  r.clock.advance(10_000);
+  await waitFor(() => r.doorAlarms().some((a) => a.id === 'door-not-locked:door-1'), 3000, 'the door that does not lock is an alarm');
+  t.match(r.doorAlarms().find((a) => a.id === 'door-not-locked:door-1'), { severity: 'critical' });
+
+  // The door drops off the network and comes back, still unlocked: sealed again.
+  await r.door.stop();
+  await waitFor(() => !r.th.hub.availability.isAvailable('door-1'), 3000, 'the door offline');
+  const before = r.door.executed.length;
+  await r.door.start();
+  await waitFor(() => r.door.executed.slice(before).some((c) => c.cmd === 'lock'), 3000, 'lock sent to the door that came back');
+  await r.settle();
+  t.match(r.th.hub.events.query({ type: 'door.lock' }).at(-1), { data: { why: 'the door came back online during a session', outcome: 'acked' } });
+  // Repaired: the lock engages, the door reports locked and closed, the alarm clears.
+  await r.door.jam(false);
+  await waitFor(() => !r.doorAlarms().some((a) => a.id === 'door-not-locked:door-1'), 3000, 'locked and closed: the alarm clears');
+  t.same(r.door.executed.slice(before).map((c) => c.cmd), ['lock'], 'one lock, nothing else');
+});
