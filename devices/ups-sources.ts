@@ -11,6 +11,7 @@ import type { Bit, DigitalInput } from '../drivers/gpio.js';
 import type { Logger } from '../kernel/log.js';
 import type { GpioOpener } from './types.js';
 import type { DriverError, Result } from '../kernel/result.js';
+import type { Clock, TimerHandle } from '../kernel/clock.js';
 import { DECIDING_FLAGS, decodeRegisters, entriesAt, imageKey, readPlan, validateReading, type ReadBlock, type UpsReading, type UpsRegisterMap } from './ups-map.js';
 
 /**
@@ -223,11 +224,19 @@ export class NutUpsSource implements UpsSource {
   }
 }
 
-/** What the hub gets for a `gpio` transport: a way to open the line (a fake in tests). */
+/** A GPIO dry contact's default debounce, ms: the `gpio` transport's `debounceMs` default. */
+export const GPIO_UPS_DEBOUNCE_MS = 20;
 
 /**
  * A dry contact: logical 1 = mains failed (the contact closes on "AC fail"; set `activeLow`
  * for contacts wired the other way). It knows mains and nothing else.
+ *
+ * Debounced on the hub's clock like the GPIO fire input: a level counts once it has held
+ * for `debounceMs` (the transport's, default 20 ms) with no edge; each edge restarts the
+ * wait, and the level read when it ends is what counts. Without it a bouncing contact (or a
+ * spike on a long cable) was a mains loss per bounce: with the default `rideThroughMs: 0`
+ * every one shed the loads, and the next restored them. While a wait runs, a poll answers
+ * the last settled level, never the bouncing one. `debounceMs: 0` takes every edge at once.
  */
 export class GpioUpsSource implements UpsSource {
   readonly name = 'gpio' as const;
@@ -235,10 +244,18 @@ export class GpioUpsSource implements UpsSource {
   private openError = 'GPIO line not opened';
   private unwatch: (() => void) | null = null;
   private readonly listeners = new Set<(poll: UpsPoll) => void>();
+  /** The debounce wait under way, restarted by every edge. */
+  private pending: TimerHandle | null = null;
+  /** The last level that held for debounceMs (null before the first read). */
+  private settled: Bit | null = null;
+  /** Edges seen so far: a settle whose wait was restarted meanwhile decides nothing. */
+  private edges = 0;
 
   constructor(
     private readonly opener: GpioOpener,
     private readonly log: Logger,
+    private readonly clock: Clock,
+    private readonly debounceMs: number = GPIO_UPS_DEBOUNCE_MS,
   ) {}
 
   static readingFor(value: Bit): UpsReading {
@@ -250,6 +267,8 @@ export class GpioUpsSource implements UpsSource {
   }
 
   async stop(): Promise<void> {
+    this.pending?.cancel();
+    this.pending = null;
     this.unwatch?.();
     this.unwatch = null;
     this.listeners.clear();
@@ -263,6 +282,9 @@ export class GpioUpsSource implements UpsSource {
     if (!input) return { ok: false, kind: 'comm', reason: this.openError };
     const r = await input.read();
     if (!r.ok) return { ok: false, kind: 'comm', reason: `GPIO ${r.error.kind}: ${r.error.message}` };
+    // Mid-bounce the line says nothing yet: the settled level stands until the wait ends.
+    if (this.pending !== null && this.settled !== null) return { ok: true, reading: GpioUpsSource.readingFor(this.settled) };
+    this.settled = r.value;
     return { ok: true, reading: GpioUpsSource.readingFor(r.value) };
   }
 
@@ -281,16 +303,43 @@ export class GpioUpsSource implements UpsSource {
       return null;
     }
     this.input = r.value;
-    this.unwatch = r.value.watch((value) => {
-      const poll: UpsPoll = { ok: true, reading: GpioUpsSource.readingFor(value) };
-      for (const l of [...this.listeners]) {
-        try {
-          l(poll);
-        } catch (err) {
-          this.log.error({ err }, 'UPS GPIO listener threw');
-        }
-      }
-    });
+    this.unwatch = r.value.watch((value) => this.edge(value));
     return this.input;
+  }
+
+  private edge(value: Bit): void {
+    this.edges++;
+    if (this.debounceMs <= 0) {
+      this.accept(value);
+      return;
+    }
+    this.pending?.cancel();
+    const edges = this.edges;
+    this.pending = this.clock.setTimeout(() => {
+      this.pending = null;
+      void this.settle(value, edges);
+    }, this.debounceMs);
+  }
+
+  private async settle(edgeValue: Bit, edges: number): Promise<void> {
+    const input = this.input;
+    if (!input) return;
+    const r = await input.read();
+    // An edge while the read was under way started a new wait: that one decides.
+    if (edges !== this.edges || this.input !== input) return;
+    this.accept(r.ok ? r.value : edgeValue);
+  }
+
+  private accept(value: Bit): void {
+    if (value === this.settled) return;
+    this.settled = value;
+    const poll: UpsPoll = { ok: true, reading: GpioUpsSource.readingFor(value) };
+    for (const l of [...this.listeners]) {
+      try {
+        l(poll);
+      } catch (err) {
+        this.log.error({ err }, 'UPS GPIO listener threw');
+      }
+    }
   }
 }
