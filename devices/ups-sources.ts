@@ -164,11 +164,16 @@ const NUT_NUMBERS: [string, keyof UpsReading][] = [
   ['input.frequency', 'inputFrequency'],
 ];
 
+const DECIMAL = /^[+-]?\d+(\.\d+)?$/;
+
 /** Reads `LIST VAR` from upsd; `ups.status` tokens OL, OB, LB, RB, FSD, CHRG, OVER, BYPASS. */
 export function readingFromNut(vars: Record<string, string>): UpsPoll {
   const status = vars['ups.status'];
   if (status === undefined) return { ok: false, kind: 'invalid', reason: 'upsd has no ups.status for this UPS' };
   const s = parseUpsStatus(status);
+  // NUT's status flags are upper-case words (OL, OB, LB, CHRG, TRIM, ...): anything else is garbage, not a flag.
+  const odd = s.tokens.find((tok) => !/^[A-Z]+$/.test(tok));
+  if (odd !== undefined) return { ok: false, kind: 'invalid', reason: `ups.status ${JSON.stringify(status.slice(0, 40))} has a token that is no NUT status flag: ${JSON.stringify(odd.slice(0, 20))}` };
   if (!s.online && !s.onBattery) {
     // e.g. "OFF", or "WAIT" while the driver starts: nothing to base a decision on yet.
     return { ok: false, kind: 'invalid', reason: `ups.status "${status}" says neither OL nor OB` };
@@ -188,8 +193,10 @@ export function readingFromNut(vars: Record<string, string>): UpsPoll {
   for (const [name, field] of NUT_NUMBERS) {
     const raw = vars[name];
     if (raw === undefined) continue;
-    const n = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(n)) return { ok: false, kind: 'invalid', reason: `${name} "${raw}" is not a number` };
+    // upsd's numbers are plain decimals ("230.0", "-5.2"); Number() would also take "0x61",
+    // "1e2", " 97 " or "0b1", none of which a UPS driver writes.
+    const n = DECIMAL.test(raw) ? Number(raw) : NaN;
+    if (!Number.isFinite(n)) return { ok: false, kind: 'invalid', reason: `${name} ${JSON.stringify(raw.slice(0, 40))} is not a number` };
     (reading as unknown as Record<string, unknown>)[field] = n;
   }
   const v = validateReading(reading);
