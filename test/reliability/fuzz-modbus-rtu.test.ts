@@ -98,7 +98,10 @@ const upsCase: fc.Arbitrary<Case> = fc.oneof(
   fc.constantFrom(1, 2, 4, 6, 16, 0x43).map((fn) => c(`function ${fn} in the answer`, (g) => ({ bytes: withCrc([1, fn, ...g.subarray(2, -2)]) }), 'refused')),
   fc.nat().map((n) => c(`truncated`, (g) => ({ bytes: g.subarray(0, n % g.length) }), 'refused')),
   junk.map((j) => c(`${j.length} bytes after the frame`, (g) => ({ bytes: Buffer.concat([g, j]) }), 'good')),
-  fc.constantFrom(1, 2, 3, 4, 6, 11, 0, 255).map((code) => c(`exception ${code}`, () => ({ bytes: withCrc([1, 0x83, code]) }), 'refused')),
+  fc.constantFrom(1, 3, 4, 6, 11, 0, 255).map((code) => c(`exception ${code}`, () => ({ bytes: withCrc([1, 0x83, code]) }), 'refused')),
+  // Exception 2 (no such register) makes the source read the block register by register:
+  // those reads get the device's real words, so the poll is read, with the right values.
+  fc.constant(c('exception 2', () => ({ bytes: withCrc([1, 0x83, 2]) }), 'good')),
   fc.constant(c('silence', () => ({ bytes: Buffer.alloc(0) }), 'refused')),
   // Garbage that by chance holds a valid frame would be one: such draws are left out.
   junk.filter((j) => !holdsFrame(Buffer.concat([j, registersFrame(GOOD_REGS)]), 21, j.length)).map((j) => c(`${j.length} garbage bytes, then the frame`, (g) => ({ bytes: Buffer.concat([j, g]) }), 'good-or-refused')),
@@ -129,6 +132,16 @@ async function pollWith(fault: RtuFault): Promise<ReturnType<UpsDevice['status']
     await step();
   }
   throw new Error('the hub never asked the UPS again');
+}
+
+/**
+ * Until the late answer has been written and has crossed the pty. RTU cannot tell a late
+ * answer that arrives after the next request from the answer to it (no transaction ids):
+ * the hub discards what came before a request, and no master can do more.
+ */
+async function lateArrived(written: number): Promise<void> {
+  await waitFor(() => dev.written() > written, 3000, 'the late answer written');
+  await new Promise((r) => setTimeout(r, 100));
 }
 
 async function recover(): Promise<boolean> {
@@ -163,7 +176,7 @@ void t.test('hostile RTU answers to the UPS: refused or exactly right, unavailab
         alarms.length = 0;
         const written = dev.written();
         const before = await pollWith(k.fault);
-        if (k.late) await waitFor(() => dev.written() > written, 3000, 'the late answer written');
+        if (k.late) await lateArrived(written);
         const s = ups.status();
         let accepted: boolean;
         let reading: unknown = goodReading.reading;
@@ -263,7 +276,7 @@ void t.test('regression: an answer that came too late is not read as the next on
   const late = [0x0001, 55, 600, 2300, 2300, 20, 250, 5000];
   const written = dev.written();
   await pollWith(() => ({ bytes: registersFrame(late), delayMs: TIMEOUT_MS + 60 }));
-  await waitFor(() => dev.written() > written, 3000, 'the late answer written');
+  await lateArrived(written);
   t.match(ups.status(), { misses: 1 }, 'the request it belonged to timed out');
   await ups.pollNow();
   t.match(ups.status(), { comm: 'ok', misses: 0, reading: { charge: 100, runtime: 1800 } }, 'the next request reads what the device holds now');
