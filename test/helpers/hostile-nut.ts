@@ -2,7 +2,10 @@
  * A hostile upsd for the NUT fuzz: a real TCP server (port 0) that reads the client's
  * command lines and answers `LIST VAR` with what the test armed for the next one (bytes in
  * pieces, optionally slowly, then keep the connection, close it, or stay silent), and with a
- * well-formed answer otherwise. Everything else gets `ERR UNKNOWN-COMMAND`.
+ * well-formed answer otherwise. USERNAME, PASSWORD and LOGIN get `OK`, unless a fault is
+ * armed for the next one of them; everything else gets `ERR UNKNOWN-COMMAND`. A connection
+ * whose login answer was mangled and that still asks LIST VAR is counted: a client that
+ * took a mangled answer for OK.
  */
 import net from 'node:net';
 
@@ -21,6 +24,14 @@ export interface HostileNut {
   armNext(answer: HostileAnswer): void;
   /** Streams one endless line to the next LIST VAR until the client closes (at most `capBytes`); resolves with the bytes written. */
   armEndless(capBytes: number): Promise<number>;
+  /** The answer to the next USERNAME, PASSWORD or LOGIN (whichever is armed). */
+  armLogin(command: 'USERNAME' | 'PASSWORD' | 'LOGIN', answer: HostileAnswer): void;
+  /** Whether the armed login fault has been used. */
+  loginFaultUsed(): boolean;
+  /** LIST VAR asked on a connection whose login answer was mangled. */
+  listsAfterBadLogin(): number;
+  /** Cuts every connection, as a restarting upsd would. */
+  dropConnections(): void;
   /** What a well-formed answer lists (name → value). */
   setVars(vars: Record<string, string>): void;
   /** The good answer as upsd would write it. */
@@ -37,6 +48,10 @@ export async function startHostileNut(ups: string, initial: Record<string, strin
   let armed: HostileAnswer | null = null;
   let endless: { cap: number; done: (n: number) => void } | null = null;
   let lists = 0;
+  let login: { command: string; answer: HostileAnswer } | null = null;
+  let loginUsed = true;
+  let afterBadLogin = 0;
+  const mangled = new WeakSet<net.Socket>();
   const sockets = new Set<net.Socket>();
   const good = (): Buffer => Buffer.from([`BEGIN LIST VAR ${ups}`, ...Object.entries(vars).map(([k, v]) => `VAR ${ups} ${k} ${quote(v)}`), `END LIST VAR ${ups}`, ''].join('\n'));
 
@@ -75,8 +90,17 @@ export async function startHostileNut(ups: string, initial: Record<string, strin
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl).trim();
         buf = buf.slice(nl + 1);
-        if (/^LIST VAR /.test(line)) {
+        const verb = line.split(' ')[0] ?? '';
+        if (login && verb === login.command) {
+          const a = login.answer;
+          login = null;
+          loginUsed = true;
+          mangled.add(s);
+          void send(s, a);
+        } else if (verb === 'USERNAME' || verb === 'PASSWORD' || verb === 'LOGIN') s.write('OK\n');
+        else if (/^LIST VAR /.test(line)) {
           lists++;
+          if (mangled.has(s)) afterBadLogin++;
           if (endless) {
             const e = endless;
             endless = null;
@@ -96,6 +120,15 @@ export async function startHostileNut(ups: string, initial: Record<string, strin
     port,
     armNext: (a) => void (armed = a),
     armEndless: (cap) => new Promise((resolve) => (endless = { cap, done: (n) => resolve(n) })),
+    armLogin: (command, answer) => {
+      login = { command, answer };
+      loginUsed = false;
+    },
+    loginFaultUsed: () => loginUsed,
+    listsAfterBadLogin: () => afterBadLogin,
+    dropConnections: () => {
+      for (const s of sockets) s.destroy();
+    },
     setVars: (v) => void (vars = { ...v }),
     goodAnswer: good,
     openSockets: () => sockets.size,

@@ -239,3 +239,62 @@ void t.test('regressions', async (t) => {
   t.match(ups.status(), { comm: 'ok', misses: 0 }, 'and the next answer is not spoilt by it');
   t.same(ups.status().reading, valid, 'the reading is the good one');
 });
+
+void t.test('hostile answers to USERNAME, PASSWORD and LOGIN are never taken for OK', async (t) => {
+  const upsd = await startHostileNut(UPS, GOOD);
+  t.teardown(() => upsd.stop());
+  process.env.FH_TEST_NUT_FUZZ_PW = 'fuzz-pw';
+  t.teardown(() => void delete process.env.FH_TEST_NUT_FUZZ_PW);
+  const clock2 = new ManualClock();
+  const h2 = await startPowerHub(
+    `
+version: 1
+site: { id: demo }
+devices:
+  - { id: ups-l, kind: ups, transport: { type: nut, host: 127.0.0.1, port: ${upsd.port}, ups: ${UPS}, username: monitor, passwordEnv: FH_TEST_NUT_FUZZ_PW }, options: { pollMs: 60000, missesBeforeLost: 2 } }
+`,
+    clock2,
+  );
+  t.teardown(() => h2.stop());
+  const ups2 = h2.hub.devices.get('ups-l') as UpsDevice;
+  const read = async (): Promise<boolean> => {
+    for (let i = 0; i < 400; i++) {
+      await ups2.pollNow();
+      if (ups2.status().comm === 'ok' && ups2.status().misses === 0) return true;
+      clock2.advance(20);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return false;
+  };
+  t.ok(await read(), 'logged in and read');
+  const la = (what: string, answer: HostileAnswer): { what: string; answer: HostileAnswer } => ({ what, answer });
+  const badLogin = fc.oneof(
+    errCode.map((c) => la(`ERR ${c}`, { pieces: [B(`ERR ${c}\n`)] })),
+    fc.constantFrom('ok', 'OKAY', 'O K', '', 'ERR', 'BEGIN LIST VAR rack').map((l) => la(JSON.stringify(l), { pieces: [B(`${l}\n`)] })),
+    fc.constant(la('OK without its newline, then closed', { pieces: [B('OK')], then: 'close' })),
+    fc.constant(la('closed at once', { pieces: [], then: 'close' })),
+    fc
+      .tuple(badBytes, fc.nat({ max: 2 }))
+      // A CR right before the newline is a CRLF line end: that OK is an OK.
+      .filter(([bytes, at]) => !(bytes.length === 1 && bytes[0] === 0x0d && at === 2))
+      .map(([bytes, at]) => la(`bytes ${bytes.join(',')} at ${at} in OK`, { pieces: [Buffer.concat([B('OK'.slice(0, at)), Buffer.from(bytes), B(`${'OK'.slice(at)}\n`)])] })),
+    fc.constant(la('a 1 MB line', { pieces: [B('OK '), Buffer.alloc(1024 * 1024, 0x41), B('\n')] })),
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom('USERNAME' as const, 'PASSWORD' as const, 'LOGIN' as const), badLogin, async (step, bad) => {
+      upsd.armLogin(step, bad.answer);
+      upsd.dropConnections();
+      for (let i = 0; i < 400 && !upsd.loginFaultUsed(); i++) {
+        await ups2.pollNow();
+        clock2.advance(20);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const used = upsd.loginFaultUsed();
+      const recovered = await read();
+      return check(t, `${step}: ${bad.what}`, { 'the fault was met': used, 'never taken for OK': upsd.listsAfterBadLogin() === 0, 'logged in again once upsd behaves': recovered, 'the good reading': JSON.stringify(ups2.status().reading) === JSON.stringify(valid) });
+    }),
+    { numRuns: 15, ...seed },
+  );
+  t.same(h2.hub.events.query({ type: 'power.state' }).filter((e) => e.data.to !== 'mains-ok' && e.data.to !== 'unknown'), [], 'no outage');
+  t.same(unhandled, [], 'no unhandled rejection');
+});
