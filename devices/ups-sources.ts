@@ -11,6 +11,7 @@ import type { Bit, DigitalInput } from '../drivers/gpio.js';
 import type { Logger } from '../kernel/log.js';
 import type { GpioOpener } from './types.js';
 import type { DriverError, Result } from '../kernel/result.js';
+import type { Clock, TimerHandle } from '../kernel/clock.js';
 import { DECIDING_FLAGS, decodeRegisters, entriesAt, imageKey, readPlan, validateReading, type ReadBlock, type UpsReading, type UpsRegisterMap } from './ups-map.js';
 
 /**
@@ -163,11 +164,16 @@ const NUT_NUMBERS: [string, keyof UpsReading][] = [
   ['input.frequency', 'inputFrequency'],
 ];
 
+const DECIMAL = /^[+-]?\d+(\.\d+)?$/;
+
 /** Reads `LIST VAR` from upsd; `ups.status` tokens OL, OB, LB, RB, FSD, CHRG, OVER, BYPASS. */
 export function readingFromNut(vars: Record<string, string>): UpsPoll {
   const status = vars['ups.status'];
   if (status === undefined) return { ok: false, kind: 'invalid', reason: 'upsd has no ups.status for this UPS' };
   const s = parseUpsStatus(status);
+  // NUT's status flags are upper-case words (OL, OB, LB, CHRG, TRIM, ...): anything else is garbage, not a flag.
+  const odd = s.tokens.find((tok) => !/^[A-Z]+$/.test(tok));
+  if (odd !== undefined) return { ok: false, kind: 'invalid', reason: `ups.status ${JSON.stringify(status.slice(0, 40))} has a token that is no NUT status flag: ${JSON.stringify(odd.slice(0, 20))}` };
   if (!s.online && !s.onBattery) {
     // e.g. "OFF", or "WAIT" while the driver starts: nothing to base a decision on yet.
     return { ok: false, kind: 'invalid', reason: `ups.status "${status}" says neither OL nor OB` };
@@ -187,8 +193,10 @@ export function readingFromNut(vars: Record<string, string>): UpsPoll {
   for (const [name, field] of NUT_NUMBERS) {
     const raw = vars[name];
     if (raw === undefined) continue;
-    const n = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(n)) return { ok: false, kind: 'invalid', reason: `${name} "${raw}" is not a number` };
+    // upsd's numbers are plain decimals ("230.0", "-5.2"); Number() would also take "0x61",
+    // "1e2", " 97 " or "0b1", none of which a UPS driver writes.
+    const n = DECIMAL.test(raw) ? Number(raw) : NaN;
+    if (!Number.isFinite(n)) return { ok: false, kind: 'invalid', reason: `${name} ${JSON.stringify(raw.slice(0, 40))} is not a number` };
     (reading as unknown as Record<string, unknown>)[field] = n;
   }
   const v = validateReading(reading);
@@ -223,11 +231,19 @@ export class NutUpsSource implements UpsSource {
   }
 }
 
-/** What the hub gets for a `gpio` transport: a way to open the line (a fake in tests). */
+/** A GPIO dry contact's default debounce, ms: the `gpio` transport's `debounceMs` default. */
+export const GPIO_UPS_DEBOUNCE_MS = 20;
 
 /**
  * A dry contact: logical 1 = mains failed (the contact closes on "AC fail"; set `activeLow`
  * for contacts wired the other way). It knows mains and nothing else.
+ *
+ * Debounced on the hub's clock like the GPIO fire input: a level counts once it has held
+ * for `debounceMs` (the transport's, default 20 ms) with no edge; each edge restarts the
+ * wait, and the level read when it ends is what counts. Without it a bouncing contact (or a
+ * spike on a long cable) was a mains loss per bounce: with the default `rideThroughMs: 0`
+ * every one shed the loads, and the next restored them. While a wait runs, a poll answers
+ * the last settled level, never the bouncing one. `debounceMs: 0` takes every edge at once.
  */
 export class GpioUpsSource implements UpsSource {
   readonly name = 'gpio' as const;
@@ -235,10 +251,18 @@ export class GpioUpsSource implements UpsSource {
   private openError = 'GPIO line not opened';
   private unwatch: (() => void) | null = null;
   private readonly listeners = new Set<(poll: UpsPoll) => void>();
+  /** The debounce wait under way, restarted by every edge. */
+  private pending: TimerHandle | null = null;
+  /** The last level that held for debounceMs (null before the first read). */
+  private settled: Bit | null = null;
+  /** Edges seen so far: a settle whose wait was restarted meanwhile decides nothing. */
+  private edges = 0;
 
   constructor(
     private readonly opener: GpioOpener,
     private readonly log: Logger,
+    private readonly clock: Clock,
+    private readonly debounceMs: number = GPIO_UPS_DEBOUNCE_MS,
   ) {}
 
   static readingFor(value: Bit): UpsReading {
@@ -250,6 +274,8 @@ export class GpioUpsSource implements UpsSource {
   }
 
   async stop(): Promise<void> {
+    this.pending?.cancel();
+    this.pending = null;
     this.unwatch?.();
     this.unwatch = null;
     this.listeners.clear();
@@ -263,6 +289,9 @@ export class GpioUpsSource implements UpsSource {
     if (!input) return { ok: false, kind: 'comm', reason: this.openError };
     const r = await input.read();
     if (!r.ok) return { ok: false, kind: 'comm', reason: `GPIO ${r.error.kind}: ${r.error.message}` };
+    // Mid-bounce the line says nothing yet: the settled level stands until the wait ends.
+    if (this.pending !== null && this.settled !== null) return { ok: true, reading: GpioUpsSource.readingFor(this.settled) };
+    this.settled = r.value;
     return { ok: true, reading: GpioUpsSource.readingFor(r.value) };
   }
 
@@ -281,16 +310,43 @@ export class GpioUpsSource implements UpsSource {
       return null;
     }
     this.input = r.value;
-    this.unwatch = r.value.watch((value) => {
-      const poll: UpsPoll = { ok: true, reading: GpioUpsSource.readingFor(value) };
-      for (const l of [...this.listeners]) {
-        try {
-          l(poll);
-        } catch (err) {
-          this.log.error({ err }, 'UPS GPIO listener threw');
-        }
-      }
-    });
+    this.unwatch = r.value.watch((value) => this.edge(value));
     return this.input;
+  }
+
+  private edge(value: Bit): void {
+    this.edges++;
+    if (this.debounceMs <= 0) {
+      this.accept(value);
+      return;
+    }
+    this.pending?.cancel();
+    const edges = this.edges;
+    this.pending = this.clock.setTimeout(() => {
+      this.pending = null;
+      void this.settle(value, edges);
+    }, this.debounceMs);
+  }
+
+  private async settle(edgeValue: Bit, edges: number): Promise<void> {
+    const input = this.input;
+    if (!input) return;
+    const r = await input.read();
+    // An edge while the read was under way started a new wait: that one decides.
+    if (edges !== this.edges || this.input !== input) return;
+    this.accept(r.ok ? r.value : edgeValue);
+  }
+
+  private accept(value: Bit): void {
+    if (value === this.settled) return;
+    this.settled = value;
+    const poll: UpsPoll = { ok: true, reading: GpioUpsSource.readingFor(value) };
+    for (const l of [...this.listeners]) {
+      try {
+        l(poll);
+      } catch (err) {
+        this.log.error({ err }, 'UPS GPIO listener threw');
+      }
+    }
   }
 }

@@ -32,7 +32,8 @@ export function upsSourceFor(ctx: DeviceContext): UpsSource {
   const d = driverOf(ctx, 'modbus', 'nut', 'gpio');
   if (d.type === 'modbus') return new ModbusUpsSource(d.modbus, upsMapFrom(options));
   if (d.type === 'nut') return new NutUpsSource(d.nut);
-  return new GpioUpsSource(d.gpio, ctx.log);
+  const t = ctx.config.transport;
+  return new GpioUpsSource(d.gpio, ctx.log, ctx.clock, t.type === 'gpio' ? t.debounceMs : undefined);
 }
 
 export class UpsDevice implements Device {

@@ -230,6 +230,7 @@ export class ModbusLine {
     const answered = (async (): Promise<Result<T>> => {
       try {
         client.setID(unit);
+        if (this.config.type === 'modbus-rtu') discardInput(client);
         return ok(await op(client));
       } catch (err) {
         return classify(err, this.timeoutMs);
@@ -316,6 +317,20 @@ export class ModbusLine {
     }, wait);
   }
 
+}
+
+/**
+ * RTU has no transaction ids: an answer is known only by its unit, function and length.
+ * modbus-serial's buffered RTU port keeps every byte it received across requests and
+ * takes the first run that looks like the awaited answer, so an answer that came too late
+ * for the last request (or the rest of a truncated or padded one, or line noise) was read
+ * as the answer to the next: a reading one request old. Nothing is owed before a request
+ * is sent, so what is buffered then is discarded, as a Modbus master flushes its receiver.
+ * The buffer is the library's own field (no API for it); a port without one is left alone.
+ */
+function discardInput(client: Client): void {
+  const port = (client as unknown as { _port?: { _buffer?: unknown } })._port;
+  if (port && Buffer.isBuffer(port._buffer) && port._buffer.length > 0) port._buffer = Buffer.alloc(0);
 }
 
 function describe(config: ModbusLineConfig): string {

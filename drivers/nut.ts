@@ -46,6 +46,10 @@ export interface UpsStatus {
   tokens: string[];
 }
 
+/** Bytes no upsd line contains: control characters (but tab) and what invalid UTF-8 decodes to. */
+// eslint-disable-next-line no-control-regex
+const CONTROL_OR_INVALID = /[\u0000-\u0008\u000a-\u001f\u007f\ufffd]/;
+
 /** Reads the space-separated `ups.status` flags (OL, OB, LB, RB, FSD, CHRG, DISCHRG, OVER, BYPASS, ...). */
 export function parseUpsStatus(status: string): UpsStatus {
   const tokens = status.trim().split(/\s+/).filter((s) => s.length > 0);
@@ -199,7 +203,10 @@ export class NutClient {
         return fail('protocol', `unexpected answer to LIST VAR: ${raw}`);
       }
       if (w[0] === 'VAR' && w[1] === ups && w.length === 4) {
-        vars[w[2] ?? ''] = w[3] ?? '';
+        const name = w[2] ?? '';
+        // upsd lists each variable once: a second value for one name is no answer to trust.
+        if (Object.hasOwn(vars, name)) return fail('protocol', `variable ${name} listed twice in LIST VAR`);
+        vars[name] = w[3] ?? '';
         return null;
       }
       if (w[0] === 'END' && w[1] === 'LIST' && w[2] === 'VAR' && w[3] === ups) return ok(vars);
@@ -246,6 +253,9 @@ export class NutClient {
       };
       const entry: Pending = { collect, finish };
       this.pending = entry;
+      // upsd never speaks unasked: a piece of a line still buffered is the end of garbage
+      // from before, and would otherwise be glued to the first line of this answer.
+      this.buffer = '';
       socket.write(`${command}\n`);
     });
   }
@@ -256,12 +266,20 @@ export class NutClient {
     while ((nl = this.buffer.indexOf('\n')) >= 0) {
       const raw = this.buffer.slice(0, nl).replace(/\r$/, '');
       this.buffer = this.buffer.slice(nl + 1);
+      // The cap holds for a whole line in one chunk too (a 60 KB line was taken as a value).
+      if (raw.length > NUT_DEFAULTS.maxLineLength) return this.tooLong();
       this.onLine(raw);
+      if (!this.socket) return; // the line ended the connection
     }
-    if (this.buffer.length > NUT_DEFAULTS.maxLineLength && this.socket) {
-      this.pending?.finish(fail('protocol', 'line too long'));
-      this.drop(this.socket, 'line too long');
-    }
+    if (this.buffer.length > NUT_DEFAULTS.maxLineLength) this.tooLong();
+  }
+
+  /** A line over the cap: the answer is refused and the stream, out of step now, dropped. */
+  private tooLong(): void {
+    this.buffer = '';
+    if (!this.socket) return;
+    this.pending?.finish(fail('protocol', `line longer than ${NUT_DEFAULTS.maxLineLength} characters`));
+    this.drop(this.socket, 'line too long');
   }
 
   private onLine(raw: string): void {
@@ -270,9 +288,13 @@ export class NutClient {
       this.log.debug({ line: raw }, 'unsolicited line from upsd ignored');
       return;
     }
-    const words = splitNutLine(raw);
-    const outcome = words ? pending.collect(words, raw) : fail('protocol', `unterminated quote: ${raw}`);
-    if (outcome) pending.finish(outcome);
+    const words = CONTROL_OR_INVALID.test(raw) ? null : splitNutLine(raw);
+    const outcome = words ? pending.collect(words, raw) : fail('protocol', CONTROL_OR_INVALID.test(raw) ? `control character or invalid UTF-8 in: ${JSON.stringify(raw.slice(0, 80))}` : `unterminated quote: ${raw.slice(0, 80)}`);
+    if (!outcome) return;
+    pending.finish(outcome);
+    // A line that fits no answer leaves the rest of that answer on its way: the stream is
+    // out of step, and the next request would read those lines as its own. Start afresh.
+    if (!outcome.ok && outcome.error.kind === 'protocol' && this.socket) this.drop(this.socket, 'protocol error');
   }
 
   private attempt(): Promise<Result<void>> {

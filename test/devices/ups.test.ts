@@ -94,7 +94,7 @@ devices:
   t.ok(nut.commands().some((c) => c.startsWith('LIST VAR rack')));
 });
 
-void t.test('GPIO dry contact: an edge is seen at once, without waiting for a poll', async (t) => {
+void t.test('GPIO dry contact: an edge is seen once it held for debounceMs, without waiting for a poll', async (t) => {
   const clock = new ManualClock();
   const input = new FakeDigitalInput({ initial: 0 });
   const h = await startPowerHub(
@@ -112,10 +112,13 @@ devices:
   await advanceUntil(clock, () => ups.status().comm === 'ok', 'first read', 1);
   t.equal(h.power.snapshot().state, 'mains-ok');
   input.set(1);
-  t.equal(h.power.snapshot().state, 'on-battery', 'synchronously on the edge');
+  t.equal(h.power.snapshot().state, 'mains-ok', 'not before the level held for debounceMs (20 ms)');
+  clock.advance(20);
+  await advanceUntil(clock, () => h.power.snapshot().state === 'on-battery', 'on the edge, after the debounce, without a poll', 0);
   t.match(ups.status().reading, { onBattery: true, charge: null });
   input.set(0);
-  t.equal(h.power.snapshot().pending?.kind, 'mains-stable');
+  clock.advance(20);
+  await advanceUntil(clock, () => h.power.snapshot().pending?.kind === 'mains-stable', 'mains back after the debounce', 0);
   input.setFailure({ kind: 'disconnected', message: 'gone' });
   clock.advance(60_000);
   await advanceUntil(clock, () => ups.status().misses > 0, 'a failed read', 1);

@@ -9,6 +9,7 @@ import type { Hub } from '../../hub/hub.js';
 import { createHub } from '../../hub/compose.js';
 import { createLogger, silentLogger } from '../../hub/log.js';
 import type { JammerFeature } from '../../hub/jammers/feature.js';
+import type { LineOptions } from '../../hub/lines.js';
 import { startRelaySimulator, type RelaySimulator } from '../../simulators/relay-modbus.js';
 import { ADMIN_PASSWORD, facility, tempDir } from './hub.js';
 import { advanceUntil } from './power-sims.js';
@@ -93,6 +94,8 @@ export interface JammerRigOptions {
   loads?: RelaySimulator;
   dataDir?: string;
   cleanup?: () => void;
+  /** The inputs behind `gpio` devices (FakeDigitalInput), by device id. */
+  gpioInput?: LineOptions['gpioInput'];
 }
 
 export async function startJammerRig(o: JammerRigOptions = {}): Promise<JammerRig> {
@@ -113,7 +116,7 @@ export async function startJammerRig(o: JammerRigOptions = {}): Promise<JammerRi
     log,
     clock,
     adminPassword: ADMIN_PASSWORD,
-    lines: { reconnect: { initialMs: 20, maxMs: 100 } },
+    lines: { reconnect: { initialMs: 20, maxMs: 100 }, ...(o.gpioInput ? { gpioInput: o.gpioInput } : {}) },
   });
   await hub.start();
   const jammers = hub.features.find((f) => f.name === 'jammers') as JammerFeature;
