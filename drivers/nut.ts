@@ -360,7 +360,8 @@ export class NutClient {
   private async login(): Promise<Result<void>> {
     const { username, password, ups } = this.config;
     const expectOk: Collector<void> = (w, raw) =>
-      w[0] === 'OK' ? ok(undefined) : w[0] === 'ERR' ? rejected(w) : fail('protocol', `unexpected answer: ${raw}`);
+      // Exactly `OK`: a line that merely starts with it (`OK junk`, a stray answer) is not upsd's acceptance.
+      w[0] === 'OK' && w.length === 1 ? ok(undefined) : w[0] === 'ERR' ? rejected(w) : fail('protocol', `unexpected answer: ${raw}`);
     if (username === undefined) return ok(undefined);
     const refused = (step: string, r: Result<void>): Result<void> =>
       !r.ok && r.error.kind === 'rejected'

@@ -270,7 +270,7 @@ devices:
   const la = (what: string, answer: HostileAnswer): { what: string; answer: HostileAnswer } => ({ what, answer });
   const badLogin = fc.oneof(
     errCode.map((c) => la(`ERR ${c}`, { pieces: [B(`ERR ${c}\n`)] })),
-    fc.constantFrom('ok', 'OKAY', 'O K', '', 'ERR', 'BEGIN LIST VAR rack').map((l) => la(JSON.stringify(l), { pieces: [B(`${l}\n`)] })),
+    fc.constantFrom('ok', 'OKAY', 'O K', 'OK junk', 'OK Goodbye', '', 'ERR', 'BEGIN LIST VAR rack').map((l) => la(JSON.stringify(l), { pieces: [B(`${l}\n`)] })),
     fc.constant(la('OK without its newline, then closed', { pieces: [B('OK')], then: 'close' })),
     fc.constant(la('closed at once', { pieces: [], then: 'close' })),
     fc
