@@ -287,11 +287,12 @@ export function createDoorFeature(deps: DoorDeps): DoorFeature {
   /**
    * The area is sealed while a session runs: a door found unlocked or open when a session
    * starts, or when the door comes back online during one, is locked and checked like the
-   * relock behind the robot. Not while the robot is in the doorway (its passage relocks it),
-   * a lock check is already pending, or a fire alarm holds the exits open.
+   * relock behind the robot. Not while the door is offline, the robot is in the doorway (its
+   * passage relocks it), a lock check is already pending, or a fire alarm holds the exits open.
    */
   const sealIfRunning = (doorId: string, why: string): void => {
-    if (fireActive() || deps.runningSessions().length === 0) return;
+    // An offline door is the device-health alarm's; it is sealed when it comes back.
+    if (fireActive() || deps.runningSessions().length === 0 || deps.availability.get(doorId)?.available !== true) return;
     if (secure(stateOf(doorId)) || checks.has(doorId) || robotInDoorway(doorId)) return;
     later(doorId, async () => {
       // Re-read in the door's queue: a passage or a report may have settled it meanwhile.
