@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /**
  * The Merkle tree of RFC 6962 §2.1 / RFC 9162 §2.1, with SHA-256:
@@ -11,14 +11,21 @@ import { createHash } from 'node:crypto';
 export type Hash = Buffer;
 
 const LEAF = Buffer.from([0x00]);
-const NODE = Buffer.from([0x01]);
+/** 0x01 || left || right, reused: every append hashes about one inner node. */
+const NODE_INPUT = Buffer.alloc(65, 0x01);
 
+// One-shot crypto.hash, not createHash: a Hash object costs more than hashing a record,
+// and every appended event hashes its leaf and about one inner node (docs/benchmarks.md).
 export function leafHash(leaf: string | Buffer): Hash {
-  return createHash('sha256').update(LEAF).update(leaf).digest();
+  // U+0000 is the single byte 0x00 in UTF-8: the same bytes as 0x00 || leaf.
+  return typeof leaf === 'string' ? hash('sha256', `\u0000${leaf}`, 'buffer') : hash('sha256', Buffer.concat([LEAF, leaf]), 'buffer');
 }
 
 export function nodeHash(left: Hash, right: Hash): Hash {
-  return createHash('sha256').update(NODE).update(left).update(right).digest();
+  if (left.length !== 32 || right.length !== 32) return createHash('sha256').update(NODE_INPUT.subarray(0, 1)).update(left).update(right).digest();
+  left.copy(NODE_INPUT, 1);
+  right.copy(NODE_INPUT, 33);
+  return hash('sha256', NODE_INPUT, 'buffer');
 }
 
 /** MTH of the empty tree: SHA-256 of nothing (RFC 6962 §2.1). */

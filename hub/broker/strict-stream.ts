@@ -6,6 +6,28 @@ import { MqttPreparser, type PreparserOptions, type Violation } from './preparse
 const CONNACK_FLUSH_MS = 5_000;
 
 /**
+ * Packets that lie back to back in one buffer (the usual case: a read holding many
+ * complete packets) handed on as one slice: one push instead of one per packet, and
+ * aedes' read() then has nothing to concatenate. Still only complete, checked packets.
+ */
+export function joinAdjacent(parts: Buffer[]): Buffer[] {
+  if (parts.length < 2) return parts;
+  const out: Buffer[] = [];
+  let run = parts[0]!;
+  for (let i = 1; i < parts.length; i++) {
+    const b = parts[i]!;
+    if (b.buffer === run.buffer && run.byteOffset + run.length === b.byteOffset) {
+      run = Buffer.from(run.buffer, run.byteOffset, run.length + b.length);
+    } else {
+      out.push(run);
+      run = b;
+    }
+  }
+  out.push(run);
+  return out;
+}
+
+/**
  * The connection aedes sees: the client's bytes reach it only through the strict
  * pre-parser (one complete, valid packet at a time), and what aedes writes goes straight to
  * the socket. Back-pressure holds both ways: a full aedes read buffer pauses the socket, and
@@ -46,7 +68,7 @@ export class StrictMqttStream extends Duplex {
   private onData(chunk: Buffer): void {
     const { forward, violation } = this.parser.feed(chunk);
     let more = true;
-    for (const b of forward) more = this.push(b) && more;
+    for (const b of joinAdjacent(forward)) more = this.push(b) && more;
     if (violation) {
       this.socket.pause();
       this.socket.removeAllListeners('data');

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Db, Store } from './store.js';
 import { Frontier, leafHash, nodeHash, splitPoint, type Hash, type SubtreeHash } from '../audit/merkle.js';
@@ -39,7 +39,64 @@ export const GENESIS_HASH = '0'.repeat(64);
  * in any implementation. Throws on what JCS refuses (NaN, Infinity, lone surrogates).
  */
 export function canonicalJson(value: unknown): string {
-  return canonicalize(value) ?? 'null';
+  const fast = canonicalFast(value, 0);
+  return fast !== SLOW ? fast : (canonicalize(value) ?? 'null');
+}
+
+/** What the fast path leaves to the library (toJSON, functions, symbols, bigints, deep or cyclic values). */
+const SLOW = Symbol('slow');
+const MAX_FAST_DEPTH = 32;
+
+/**
+ * RFC 8785 for what the hub's records hold (plain objects, arrays, strings, finite numbers,
+ * booleans, null), producing the library's very text, throwing where it throws (NaN,
+ * ±Infinity, a lone surrogate in a string or a key). Every appended event pays for this:
+ * the library builds a Set per call and scans strings in JS (a property test holds the two
+ * together, test/hub/events.test.ts).
+ */
+function canonicalFast(v: unknown, depth: number): string | typeof SLOW {
+  switch (typeof v) {
+    case 'string': {
+      // A lone surrogate always comes out as a \uXXXX escape: only then is the regex run.
+      const j = JSON.stringify(v);
+      if (j.includes('\\u') && LONE_SURROGATE_RE.test(v)) throw new Error('Lone surrogate is not allowed');
+      return j;
+    }
+    case 'number':
+      if (!Number.isFinite(v)) throw new Error(`${v} is not allowed`);
+      return JSON.stringify(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object':
+      break;
+    default:
+      return SLOW;
+  }
+  if (v === null) return 'null';
+  if (depth >= MAX_FAST_DEPTH || typeof (v as { toJSON?: unknown }).toJSON === 'function') return SLOW;
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) {
+      const item: unknown = v[i];
+      const part = item === undefined ? 'null' : canonicalFast(item, depth + 1);
+      if (part === SLOW) return SLOW;
+      out += i === 0 ? part : `,${part}`;
+    }
+    return `${out}]`;
+  }
+  const obj = v as Record<string, unknown>;
+  let out = '{';
+  let first = true;
+  for (const key of Object.keys(obj).sort()) {
+    const item = obj[key];
+    if (item === undefined) continue;
+    const part = canonicalFast(item, depth + 1);
+    if (part === SLOW) return SLOW;
+    if (LONE_SURROGATE_RE.test(key)) throw new Error('Lone surrogate is not allowed');
+    out += `${first ? '' : ','}${JSON.stringify(key)}:${part}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
 /** In u-mode a surrogate pair is one code point: only a lone half matches. */
@@ -82,7 +139,8 @@ export function recordBody(e: Omit<StoredEvent, 'hash' | 'prevHash' | 'data'>, d
 }
 
 function hashBody(prevHash: string, body: string): string {
-  return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
+  // One-shot: the same bytes as update(prevHash).update('\n').update(body), without a Hash object.
+  return hash('sha256', `${prevHash}\n${body}`, 'hex');
 }
 
 export function eventHash(prevHash: string, e: Omit<StoredEvent, 'hash' | 'prevHash'>): string {
@@ -95,10 +153,18 @@ export function eventLeafHash(e: Omit<StoredEvent, 'hash' | 'prevHash'>): Hash {
 }
 
 /**
+ * Inner nodes below this level (subtrees of fewer than 16 leaves) are not stored: they are
+ * recomputed from at most 8 leaf hashes when a proof needs them. Storing every level cost
+ * one more row per appended event (about one inner node completes per append); from level
+ * 4 up it is about one row per 8 events. Data dirs written before keep their low nodes.
+ */
+export const MIN_STORED_LEVEL = 4;
+
+/**
  * The Merkle tree as stored: leaf hashes beside their records (`events.leaf_hash`), every
- * completed inner subtree in `merkle_nodes` (level >= 1, index at that level), so that
- * any proof or root needs O(log n) lookups. A cache of what the records determine:
- * verification recomputes it all from the records and compares.
+ * completed inner subtree of level >= MIN_STORED_LEVEL in `merkle_nodes` (index at that
+ * level), so that any proof or root needs O(log n) lookups. A cache of what the records
+ * determine: verification recomputes it all from the records and compares.
  */
 export function storedTree(db: Db): SubtreeHash {
   const leafOf = db.prepare('SELECT leaf_hash FROM events WHERE seq = ?').pluck();
@@ -106,7 +172,7 @@ export function storedTree(db: Db): SubtreeHash {
   const rec = (start: number, end: number): Hash => {
     const n = end - start;
     if (n <= 0) throw new Error(`empty subtree [${start}, ${end})`);
-    if ((n & (n - 1)) === 0 && start % n === 0) {
+    if ((n & (n - 1)) === 0 && start % n === 0 && (n === 1 || n >= 2 ** MIN_STORED_LEVEL)) {
       const level = Math.log2(n);
       const hex = (level === 0 ? leafOf.get(start + 1) : nodeOf.get(level, start / n)) as string | null | undefined;
       if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) throw new Error(`the tree node of records ${start + 1}..${end} is missing or damaged`);
@@ -231,7 +297,9 @@ export class EventLog {
     const stored: StoredEvent = { ...base, prevHash: this.head.hash, hash };
     this.insert.run(stored.seq, stored.ts, stored.type, stored.deviceId, stored.actor, JSON.stringify(stored.sessionIds), dataJson, stored.prevHash, hash, leaf.toString('hex'));
     for (const s of stored.sessionIds) this.link.run(s, stored.seq);
-    this.frontier.append(leaf, (level, idx, h) => this.insertNode.run(level, idx, h.toString('hex')));
+    this.frontier.append(leaf, (level, idx, h) => {
+      if (level >= MIN_STORED_LEVEL) this.insertNode.run(level, idx, h.toString('hex'));
+    });
     this.head = { seq: stored.seq, hash };
     this.headDirty = true;
     if (this.listeners.length) {
@@ -284,7 +352,9 @@ export class EventLog {
       for (const row of db.prepare('SELECT * FROM events ORDER BY seq').all() as EventRow[]) {
         const leaf = eventLeafHash(fromRow(row));
         setLeaf.run(leaf.toString('hex'), row.seq);
-        frontier.append(leaf, (level, idx, h) => this.insertNode.run(level, idx, h.toString('hex')));
+        frontier.append(leaf, (level, idx, h) => {
+          if (level >= MIN_STORED_LEVEL) this.insertNode.run(level, idx, h.toString('hex'));
+        });
       }
     })();
   }

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
+import canonicalize from 'canonicalize';
 import { Store } from '../../hub/store/store.js';
 import { EventLog, GENESIS_HASH, canonicalJson, eventHash, verifyChain, type StoredEvent } from '../../hub/store/events.js';
 import { silentLogger } from '../../hub/log.js';
@@ -32,6 +33,32 @@ void t.test('canonical JSON sorts keys at every depth and drops undefined', asyn
   t.equal(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: undefined } }), '{"a":{"d":[3,{"y":2,"z":1}]},"b":1}');
   t.equal(canonicalJson(null), 'null');
   t.equal(canonicalJson('x'), '"x"');
+});
+
+void t.test("canonical JSON's fast path gives the library's very text, and throws where it throws", async (t) => {
+  const outcome = (f: () => string | undefined): string => {
+    try {
+      return `ok:${f() ?? 'null'}`;
+    } catch {
+      return 'throws';
+    }
+  };
+  // Strings of any UTF-16 code units (lone surrogates included), odd numbers, nesting, undefined members.
+  const leaf = fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: fc.integer({ min: 0xd7f0, max: 0xe010 }).map((c) => String.fromCharCode(c)) }), fc.double(), fc.integer(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.constant(-0));
+  const value = fc.letrec((tie) => ({
+    v: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('v')), fc.dictionary(fc.string({ unit: 'binary' }), tie('v'))),
+  })).v;
+  fc.assert(
+    fc.property(value, (v) => outcome(() => canonicalJson(v)) === outcome(() => canonicalize(v) ?? 'null')),
+    { numRuns: 2000, seed: 20261201 },
+  );
+  // What the fast path hands to the library: a toJSON (a Date), deeper nesting than it walks.
+  const deep: unknown[] = [];
+  let cur = deep;
+  for (let i = 0; i < 40; i++) cur.push((cur = []));
+  for (const v of [{ at: new Date(0) }, deep, [1, () => 2], { a: Symbol('s') }]) t.equal(outcome(() => canonicalJson(v)), outcome(() => canonicalize(v) ?? 'null'));
+  t.throws(() => canonicalJson({ ['\ud800']: 1 }), 'a lone surrogate in a key is refused');
+  t.throws(() => canonicalJson({ a: [Number.NaN] }), 'NaN is refused');
 });
 
 void t.test('the record hash is SHA-256 of the previous hash and the canonical JSON of the record', async (t) => {
