@@ -282,4 +282,14 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: 'check-in indexes for the seat lookup and the grant sweep',
+    // checkins only grows (every passage of every day): the seat-holder lookup of each
+    // decision (room, seat) and the 5-s sweep of unused grants scanned all of it.
+    sql: `
+      CREATE INDEX checkins_seat ON checkins (room, seat, status);
+      CREATE INDEX checkins_granted ON checkins (granted_at) WHERE status = 'granted';
+    `,
+  },
 ];
