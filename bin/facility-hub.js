@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=2
 // The package's bin. It runs the compiled tree in dist/ (`npm run build`, made by `npm install`
 // and `npm pack`) when that was built from exactly the sources beside it, and otherwise the
 // TypeScript sources through tsx's loader, so an edited clone never runs a stale build. The
