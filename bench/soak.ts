@@ -14,7 +14,7 @@
  * - doors (60 %): full state (retained) every 10 s, an `opened`/`closed` event every 30 s;
  *   every publish must be PUBACKed, and the hub must reject none of them
  *   (fh_mqtt_rejected_total and fh_mqtt_refused_total stay 0);
- * - every 2 s a door command through the HTTP API (`unlock`), acknowledged by the door:
+ * - every 2 s a door command through the HTTP API (an admin `open`, `POST /api/doors/{id}/open`), acknowledged by the door:
  *   the API must answer ok.
  *
  * FH_SOAK_MINUTES shortens the run (e.g. 1 for a smoke run), FH_SOAK_DEVICES changes the
@@ -49,6 +49,23 @@ const GOAL_RSS_MB = 150;
 const GOAL_SLOPE_MB_PER_MIN = 0.5;
 const GOAL_LOOP_P99_MS = 20;
 const ADMIN_PASSWORD = 'soak-bench-password';
+/**
+ * prom-client's loop-delay histogram (monitorEventLoopDelay, resolution 10 ms) records the
+ * time between two of its 10 ms timer ticks, so an idle process reads about 10–14 ms: the
+ * delay proper is the figure minus this interval (printed as `net`). The goal is judged on
+ * the raw figure, which is the stricter reading.
+ */
+const LOOP_RESOLUTION_MS = 10;
+/**
+ * The environment settings and node flags of `npm start` (package.json), so that the bench
+ * starts the hub the way a site does (the systemd unit and the bin's shebang carry the same).
+ */
+function startCommand(): { env: Record<string, string>; flags: string[] } {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts?: { start?: string } };
+  const m = /^((?:[A-Z_]+=\S+ )*)node((?: --\S+)*) /.exec(pkg.scripts?.start ?? '');
+  const env = Object.fromEntries((m?.[1] ?? '').trim().split(' ').filter(Boolean).map((a) => a.split('=') as [string, string]));
+  return { env, flags: (m?.[2] ?? '').trim().split(' ').filter(Boolean) };
+}
 const rand = (lo: number, hi: number): number => lo + Math.random() * (hi - lo);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -114,8 +131,8 @@ export async function soak(): Promise<BenchResult> {
   const hubLog = createWriteStream(join(dir, 'hub.log'));
   const child = spawn(
     process.execPath,
-    [new URL('../bin/facility-hub.js', import.meta.url).pathname, 'start', '--config', config, '--data-dir', dataDir, '--no-simulators', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FH_ADMIN_PASSWORD: ADMIN_PASSWORD, FH_LOG_LEVEL: 'warn' } },
+    [...startCommand().flags, new URL('../bin/facility-hub.js', import.meta.url).pathname, 'start', '--config', config, '--data-dir', dataDir, '--no-simulators', '--http-host', '127.0.0.1', '--mqtt-host', '127.0.0.1', '--http-port', '0', '--mqtt-port', '0'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...startCommand().env, FH_ADMIN_PASSWORD: ADMIN_PASSWORD, FH_LOG_LEVEL: 'warn' } },
   );
   child.stderr.pipe(hubLog);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -226,6 +243,9 @@ export async function soak(): Promise<BenchResult> {
             }, 10_000);
             timers.add(t);
           });
+          // Awaited below; until then a timeout must not be an unhandled rejection that ends
+          // the bench without its report (it still counts as wrong when awaited).
+          answer.catch(() => undefined);
           await c.publishAsync(`fh/${site}/${id}/verify`, JSON.stringify({ requestId, idNumber: person.idNumber, name: person.name, faceScore: 0.95, liveness: true, ts: Date.now() }), { qos: 1 });
           tally.published++;
           const a = await answer;
@@ -266,7 +286,7 @@ export async function soak(): Promise<BenchResult> {
       await c.subscribeAsync(`fh/${site}/${id}/cmd`, { qos: 1 });
       every(
         async () => {
-          await c.publishAsync(`fh/${site}/${id}/state`, JSON.stringify({ locked: !open, open, battery: Math.round(rand(60, 100)), ts: Date.now() }), { qos: 1, retain: true });
+          await c.publishAsync(`fh/${site}/${id}/state`, JSON.stringify({ locked: !open, contact: open ? 'open' : 'closed', ts: Date.now() }), { qos: 1, retain: true });
           tally.published++;
         },
         8_000,
@@ -294,7 +314,9 @@ export async function soak(): Promise<BenchResult> {
     every(
       async () => {
         const door = `door-${1 + Math.floor(Math.random() * DOORS)}`;
-        const r = await api('POST', `/api/devices/${door}/commands`, { cmd: 'unlock', args: {} }, token);
+        // The door feature owns the doors (docs/door.md): the generic command API refuses
+        // open/unlock with 409, so the command goes through the admin open, with a reason.
+        const r = await api('POST', `/api/doors/${door}/open`, { reason: 'soak: admin open' }, token);
         tally.answersChecked++;
         commands++;
         if (r.status !== 200 || (r.json as { ok?: boolean } | null)?.ok !== true) tally.wrong.push(`command to ${door}: ${r.status} ${JSON.stringify(r.json)}`);
@@ -309,16 +331,23 @@ export async function soak(): Promise<BenchResult> {
     const scrape = async (): Promise<string> => (await fetch(ready.http + '/metrics')).text();
     await scrape();
     const t0 = Date.now();
-    const samples: { min: number; rssMb: number; loopP99Ms: number; loopMaxMs: number }[] = [];
+    const samples: { min: number; rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number; loopP99Ms: number; loopMaxMs: number }[] = [];
     const load: number[] = [];
     while (Date.now() - t0 < MINUTES * 60_000) {
       await sleep(SAMPLE_MS);
       if (child.exitCode !== null) throw new Error(`the hub exited (${child.exitCode}) during the soak; see ${join(dir, 'hub.log')}`);
       const text = await scrape();
-      const s = { min: (Date.now() - t0) / 60_000, rssMb: rssMb(pid), loopP99Ms: metric(text, 'fh_process_nodejs_eventloop_lag_p99_seconds') * 1000, loopMaxMs: metric(text, 'fh_process_nodejs_eventloop_lag_max_seconds') * 1000 };
+      const mb = (name: string): number => metric(text, name) / 1048576;
+      const s = {
+        min: (Date.now() - t0) / 60_000,
+        rssMb: rssMb(pid),
+        heapUsedMb: mb('fh_process_nodejs_heap_size_used_bytes'),
+        heapTotalMb: mb('fh_process_nodejs_heap_size_total_bytes'),
+        externalMb: mb('fh_process_nodejs_external_memory_bytes'),
+        loopP99Ms: metric(text, 'fh_process_nodejs_eventloop_lag_p99_seconds') * 1000, loopMaxMs: metric(text, 'fh_process_nodejs_eventloop_lag_max_seconds') * 1000 };
       samples.push(s);
       load.push(loadavg()[0]!);
-      process.stdout.write(`  ${s.min.toFixed(2)} min  rss ${s.rssMb.toFixed(1)} MB  loop p99 ${s.loopP99Ms.toFixed(1)} ms  max ${s.loopMaxMs.toFixed(1)} ms  answers ${tally.answersChecked}  wrong ${tally.wrong.length}  load ${load.at(-1)!.toFixed(2)}\n`);
+      process.stdout.write(`  ${s.min.toFixed(2)} min  rss ${s.rssMb.toFixed(1)} MB (heap ${s.heapUsedMb.toFixed(0)}/${s.heapTotalMb.toFixed(0)}, ext ${s.externalMb.toFixed(0)})  loop p99 ${s.loopP99Ms.toFixed(1)} ms (net ${(s.loopP99Ms - LOOP_RESOLUTION_MS).toFixed(1)})  max ${s.loopMaxMs.toFixed(1)} ms  answers ${tally.answersChecked}  wrong ${tally.wrong.length}  load ${load.at(-1)!.toFixed(2)}\n`);
     }
     running = false;
     for (const t of timers) clearTimeout(t);
@@ -333,6 +362,8 @@ export async function soak(): Promise<BenchResult> {
     const loopP99 = Math.max(...samples.map((s) => s.loopP99Ms));
     const loopMax = Math.max(...samples.map((s) => s.loopMaxMs));
     const loadMean = load.reduce((a, b) => a + b, 0) / load.length;
+    const medianP99 = [...samples.map((s) => s.loopP99Ms)].sort((a, b) => a - b)[Math.floor(samples.length / 2)] ?? NaN;
+    const last = samples.at(-1);
     const pass = rssMax <= GOAL_RSS_MB && rssSlope <= GOAL_SLOPE_MB_PER_MIN && loopP99 <= GOAL_LOOP_P99_MS && tally.wrong.length === 0;
     if (tally.wrong.length > 0) console.error(`wrong answers / failures (first 10):\n  ${tally.wrong.slice(0, 10).join('\n  ')}`);
     return {
@@ -347,8 +378,14 @@ export async function soak(): Promise<BenchResult> {
         rssMaxMb: round(rssMax, 1),
         rssSlopeMbPerMin: round(rssSlope, 2),
         loopDelayP99Ms: round(loopP99, 2),
-        loopDelayMedianP99Ms: round([...samples.map((s) => s.loopP99Ms)].sort((a, b) => a - b)[Math.floor(samples.length / 2)] ?? NaN, 2),
+        loopDelayMedianP99Ms: round(medianP99, 2),
         loopDelayMaxMs: round(loopMax, 2),
+        loopResolutionMs: LOOP_RESOLUTION_MS,
+        loopDelayNetP99Ms: round(loopP99 - LOOP_RESOLUTION_MS, 2),
+        loopDelayNetMedianP99Ms: round(medianP99 - LOOP_RESOLUTION_MS, 2),
+        heapUsedEndMb: round(last?.heapUsedMb ?? NaN, 1),
+        heapTotalEndMb: round(last?.heapTotalMb ?? NaN, 1),
+        startCommand: [...Object.entries(startCommand().env).map(([k, v]) => `${k}=${v}`), 'node', ...startCommand().flags].join(' '),
         answersChecked: tally.answersChecked,
         wrongAnswers: tally.wrong.length,
         messagesPublished: tally.published,

@@ -15,6 +15,7 @@ import { ensureSimulatorTokens } from './demo/tokens.js';
 import { SimulatorStartError, startSimulators, stopSimulators, simulatedDevices, withBoundPorts, withSimulatorPorts, type RunningSimulator } from '../simulators/run.js';
 import { GateSimulator } from '../simulators/gate.js';
 import { lockDataDir, type DataDirLock } from './data-lock.js';
+import { leanMqttEncoder } from './memory.js';
 import type { BroadcastFeature } from './broadcast/feature.js';
 import { DemoDay, demoWarner } from './demo/day.js';
 import { createDemoControlsFeature } from './demo/controls.js';
@@ -283,6 +284,8 @@ async function start(args: string[], io: Out): Promise<number> {
   });
   const configured = loadOrReport(values.config, io);
   if (!configured) return 2;
+  // Before the broker writes its first packet (docs/reliability.md, "Memory").
+  leanMqttEncoder();
   let loaded: Facility;
   try {
     loaded = externalBrokerOptions(values, configured);
