@@ -10,7 +10,7 @@ import type { CommandAnswer, CommandOutcome, CommandOutcomeKind, CommandRequest,
 
 interface Pending {
   deviceId: string;
-  resolve: (a: CommandAnswer) => void;
+  resolve: (a: CommandAnswer | 'stopping') => void;
 }
 
 /**
@@ -21,6 +21,7 @@ interface Pending {
 export class CommandLedger implements DeviceCommands {
   private readonly pending = new Map<string, Pending>();
   private readonly finished = new Set<string>();
+  private stopping = false;
 
   constructor(
     private readonly deps: {
@@ -48,6 +49,17 @@ export class CommandLedger implements DeviceCommands {
   }
 
   /**
+   * The hub is stopping: every command still waiting for a device's answer is closed now as
+   * `abandoned` (recorded), and new ones are not sent. A feature finishing its work at stop
+   * must not wait out the device timeouts (on the hub's clock, which a test may hold still),
+   * and a device that answers later is answered by the next run's `abandonPending` anyway.
+   */
+  stopWaiting(): void {
+    this.stopping = true;
+    for (const p of [...this.pending.values()]) p.resolve('stopping');
+  }
+
+  /**
    * Sends over a transport that answers asynchronously (MQTT `cmd` → `cmd/ack`):
    * `send` publishes one attempt; `ack()` completes it.
    */
@@ -58,9 +70,9 @@ export class CommandLedger implements DeviceCommands {
     const started = this.deps.clock.now();
     await this.open(id, req, started + timeoutMs * (retries + 1));
     let attempts = 0;
-    let answer: CommandAnswer | 'timeout' = 'timeout';
+    let answer: CommandAnswer | 'timeout' | 'stopping' = this.stopping ? 'stopping' : 'timeout';
     try {
-      while (attempts <= retries) {
+      while (answer !== 'stopping' && attempts <= retries) {
         attempts++;
         const waiting = this.waitForAck(id, req.deviceId, timeoutMs);
         try {
@@ -78,6 +90,7 @@ export class CommandLedger implements DeviceCommands {
     } finally {
       this.pending.delete(id);
     }
+    if (answer === 'stopping') return this.close(id, req, started, attempts, 'abandoned', { ok: false, error: 'the hub stopped before an answer' });
     const outcome: CommandOutcomeKind = answer === 'timeout' ? 'timeout' : answer.ok ? 'acked' : 'failed';
     return this.close(id, req, started, attempts, outcome, answer === 'timeout' ? undefined : answer);
   }
@@ -127,9 +140,9 @@ export class CommandLedger implements DeviceCommands {
     return this.pending.size;
   }
 
-  private waitForAck(id: string, deviceId: string, timeoutMs: number): { promise: Promise<CommandAnswer | 'timeout'>; cancel: () => void } {
+  private waitForAck(id: string, deviceId: string, timeoutMs: number): { promise: Promise<CommandAnswer | 'timeout' | 'stopping'>; cancel: () => void } {
     let timer: TimerHandle | null = null;
-    const promise = new Promise<CommandAnswer | 'timeout'>((resolve) => {
+    const promise = new Promise<CommandAnswer | 'timeout' | 'stopping'>((resolve) => {
       timer = this.deps.clock.setTimeout(() => resolve('timeout'), timeoutMs);
       this.pending.set(id, {
         deviceId,

@@ -396,6 +396,8 @@ export class Hub {
     } catch (err) {
       this.log.error({ err }, 'could not log the stop');
     }
+    // Nothing waits out a device's command timeout while the hub goes down (hub/commands.ts).
+    this.commands.stopWaiting();
     for (const s of this.stops.reverse()) {
       try {
         await s.fn();

@@ -1,4 +1,7 @@
 import t from 'tap';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { startTestHub, tempDir, waitFor, type TestHub } from '../helpers/hub.js';
 import { ManualClock } from '../../kernel/clock.js';
@@ -156,27 +159,34 @@ void t.test('unknown commands and bad arguments fail in the ledger without sendi
   t.same(door.received.map((m) => m.id), ['sentinel'], 'neither was published');
 });
 
-void t.test('commands pending when the hub stops are abandoned at the next start', async (t) => {
+void t.test('a command waiting when the hub stops is abandoned at the stop; one a crash left pending is abandoned at the next start', async (t) => {
   const tmp = tempDir();
   t.teardown(tmp.cleanup);
+  const crashed = tempDir();
+  t.teardown(crashed.cleanup);
   const clock = new ManualClock();
-  // The manual clock never fires the timeout by itself: the command stays pending.
+  // The manual clock never fires the timeout by itself: the command waits until the stop.
   const first = await startTestHub({ dataDir: tmp.dir, clock, extra: { commandDefaults: { timeoutMs: 1000, retries: 0 } } });
   let firstStopped = false;
   t.teardown(async () => {
     if (!firstStopped) await first.stop();
   });
   const door = await silentDevice(first, 'door-1');
-  void deviceOf(first, 'door-1')
-    .execute({ cmd: 'open', args: {}, issuer: 'user:admin' })
-    .catch(() => undefined);
+  const outcome = deviceOf(first, 'door-1').execute({ cmd: 'open', args: {}, issuer: 'user:admin' });
   await waitFor(() => door.received.length === 1, 2000, 'command delivered');
   const id = door.received[0]!.id;
   t.equal(commandRow(first, id)?.status, 'pending');
+  // What a kill -9 at this moment would leave on disk: the committed database, as it is now.
+  cpSync(tmp.dir, crashed.dir, { recursive: true });
+
   await first.stop();
   firstStopped = true;
+  t.match(await outcome, { id, outcome: 'abandoned', ok: false, error: 'the hub stopped before an answer' }, 'the stop did not wait out the timeout');
+  const stoppedDb = new Database(join(tmp.dir, 'hub.sqlite'), { readonly: true });
+  t.teardown(() => stoppedDb.close());
+  t.match(stoppedDb.prepare('SELECT status, error FROM commands WHERE id = ?').get(id), { status: 'abandoned', error: 'the hub stopped before an answer' }, 'recorded before the store closed');
 
-  const second = await startTestHub({ dataDir: tmp.dir, extra: { commandDefaults: { timeoutMs: 1000, retries: 0 } } });
+  const second = await startTestHub({ dataDir: crashed.dir, extra: { commandDefaults: { timeoutMs: 1000, retries: 0 } } });
   t.teardown(() => second.stop());
   t.match(commandRow(second, id), { status: 'abandoned', error: 'hub restarted' });
   t.ok(commandRow(second, id)?.finished_at, 'finished_at set');
