@@ -31,6 +31,10 @@ const created = await api.inject({ method: 'POST', url: '/api/sessions', headers
 const sessionId = created.json<{ id: string }>().id;
 await api.inject({ method: 'POST', url: `/api/sessions/${sessionId}/roster`, headers: auth(), payload: demoPeople(0, 2) });
 const door = await th.connectDevice('door-1');
+// Locked and closed, as a door reports itself: the hub's own seal of the sealed area (a lock
+// when a fuzzed session starts, docs/door.md) is then nothing to do, not a background write
+// landing in the middle of another request's before/after digest.
+await door.publishAsync('fh/demo/door-1/state', JSON.stringify({ locked: true, contact: 'closed' }), { qos: 1, retain: true });
 await door.publishAsync('fh/demo/door-1/status', JSON.stringify({ online: true }), { qos: 1, retain: true });
 // The door answers its commands, so a fuzzed command that passes is not a 504 after a wait.
 await door.subscribeAsync('fh/demo/door-1/cmd', { qos: 1 });
@@ -178,7 +182,7 @@ void t.test(`random bodies and query strings on all ${routes.length} routes`, as
         return true;
       },
     ),
-    { numRuns: Number(process.env.FH_FUZZ_HTTP_RUNS ?? 1500) },
+    { numRuns: Number(process.env.FH_FUZZ_HTTP_RUNS ?? 1500), ...(process.env.FH_PROPERTY_SEED ? { seed: Number(process.env.FH_PROPERTY_SEED) } : {}) },
   );
   t.comment(`statuses: ${[...statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(', ')}; ${seen.size} of ${routes.length} routes hit`);
   t.equal(seen.size, routes.length, 'every route was fuzzed');
