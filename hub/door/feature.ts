@@ -290,14 +290,14 @@ export function createDoorFeature(deps: DoorDeps): DoorFeature {
    * relock behind the robot. Not while the door is offline, the robot is in the doorway (its
    * passage relocks it), a lock check is already pending, or a fire alarm holds the exits open.
    */
+  // An offline door is the device-health alarm's; it is sealed when it comes back.
+  const wantsSeal = (doorId: string): boolean =>
+    !fireActive() && deps.runningSessions().length > 0 && deps.availability.get(doorId)?.available === true && !secure(stateOf(doorId)) && !checks.has(doorId) && !robotInDoorway(doorId);
   const sealIfRunning = (doorId: string, why: string): void => {
-    // An offline door is the device-health alarm's; it is sealed when it comes back.
-    if (fireActive() || deps.runningSessions().length === 0 || deps.availability.get(doorId)?.available !== true) return;
-    if (secure(stateOf(doorId)) || checks.has(doorId) || robotInDoorway(doorId)) return;
+    if (!wantsSeal(doorId)) return;
     later(doorId, async () => {
-      // Re-read in the door's queue: a passage or a report may have settled it meanwhile.
-      if (fireActive() || deps.runningSessions().length === 0 || secure(stateOf(doorId)) || checks.has(doorId) || robotInDoorway(doorId)) return;
-      await relock(doorId, why);
+      // Asked again in the door's queue: a passage or a report may have settled it meanwhile.
+      if (wantsSeal(doorId)) await relock(doorId, why);
     });
   };
 

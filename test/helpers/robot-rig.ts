@@ -12,6 +12,8 @@ import { robotSimulator, type RobotSimulator, type RobotSimOptions } from '../..
 import { firePanelSimulator, type FirePanelSimulator } from '../../simulators/kinds.js';
 import { checkinHarness, iso, T0, type CheckinHarness } from './checkin.js';
 import { facility, MQTT_ONLY_FACILITY } from './hub.js';
+import { advanceUntil } from './power-sims.js';
+import type { Hub } from '../../hub/hub.js';
 import type { HubEvents } from '../../hub/events.js';
 import type { Response } from 'light-my-request';
 
@@ -87,14 +89,7 @@ export async function robotRig(opts: { sim?: RobotSimOptions; startSim?: boolean
       if (s.status !== 'in-progress') throw new Error(`session is ${s.status}`);
       return s.id;
     },
-    async until(cond, what, stepMs = 200) {
-      const limit = Date.now() + 8000;
-      while (!cond()) {
-        if (Date.now() > limit) throw new Error(`timed out waiting for ${what}`);
-        clock.advance(stepMs);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    },
+    until: (cond, what, stepMs = 200) => advanceUntil(clock, cond, what, stepMs, 8000),
     task(id) {
       const t = robot.get(id);
       if (!t) throw new Error(`no task ${id}`);
@@ -109,4 +104,12 @@ export async function robotRig(opts: { sim?: RobotSimOptions; startSim?: boolean
       await h.stop();
     },
   };
+}
+
+/** The robot steps in a session's log: [step, state after it, seat or null], in order. */
+export function robotSteps(hub: Hub, sessionId: string): [unknown, unknown, unknown][] {
+  return hub.events
+    .query({ sessionId })
+    .filter((e) => e.type === 'robot.task')
+    .map((e) => [e.data.step, e.data.to, e.data.seat ?? null]);
 }

@@ -5,7 +5,7 @@
  * step is in the session's log and on the bus as `robot.task`.
  */
 import t from 'tap';
-import { robotRig } from '../../helpers/robot-rig.js';
+import { robotRig, robotSteps } from '../../helpers/robot-rig.js';
 
 const stops = [
   { room: 'room-1', seat: 2, items: ['午餐', '水'] },
@@ -36,11 +36,7 @@ void t.test('the task life cycle over MQTT, with the door hand-off', async (t) =
   await r.robot.idle();
   t.equal(r.robot.activeTaskAt('door-1', 'robot-1'), null, 'no task at the door once returned');
 
-  const steps = r.h.th.hub.events
-    .query({ sessionId })
-    .filter((e) => e.type === 'robot.task')
-    .map((e) => [e.data.step, e.data.to, e.data.seat ?? null]);
-  t.same(steps, [
+  t.same(robotSteps(r.h.th.hub, sessionId), [
     ['queued', 'queued', null],
     ['dispatched', 'dispatched', null],
     ['at-door', 'at-door', null],

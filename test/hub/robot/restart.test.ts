@@ -11,7 +11,8 @@ import type { RobotFeature } from '../../../hub/robot/feature.js';
 import { robotSimulator } from '../../../simulators/robot.js';
 import { checkinHarness, iso, T0 } from '../../helpers/checkin.js';
 import { facility, tempDir } from '../../helpers/hub.js';
-import { FAST, MIN, ROBOT_FACILITY } from '../../helpers/robot-rig.js';
+import { FAST, MIN, ROBOT_FACILITY, robotSteps } from '../../helpers/robot-rig.js';
+import { advanceUntil } from '../../helpers/power-sims.js';
 import { waitFor } from '../../helpers/wait.js';
 
 void t.test('a hub restart mid-delivery: the task resumes where it was, not dispatched again', async (t) => {
@@ -33,14 +34,7 @@ void t.test('a hub restart mid-delivery: the task resumes where it was, not disp
   const auth = { authorization: `Bearer ${h1.token}` };
   const created = await hub1.api().inject({ method: 'POST', url: '/api/robot/tasks', headers: auth, payload: { id: 'lunch-r', sessionId: session.id, stops: [{ room: 'room-1', seat: 1, items: ['午餐'] }, { room: 'room-1', seat: 3, items: ['午餐'] }] } });
   t.equal(created.statusCode, 201, `task created (${created.statusCode === 201 ? 'ok' : created.body})`);
-  const step = async (cond: () => boolean, what: string): Promise<void> => {
-    const limit = Date.now() + 8000;
-    while (!cond()) {
-      if (Date.now() > limit) throw new Error(`timed out waiting for ${what}`);
-      clock.advance(200);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  };
+  const step = (cond: () => boolean, what: string): Promise<void> => advanceUntil(clock, cond, what, 200, 8000);
   await step(() => robot1.get('lunch-r')?.state === 'at-door' && atDoor.length === 1, 'the robot at the door');
   sim.doorOpened('door-1');
   await step(() => robot1.get('lunch-r')?.stops[0]?.delivered === true, 'the first seat served');
@@ -76,11 +70,7 @@ void t.test('a hub restart mid-delivery: the task resumes where it was, not disp
   await waitFor(() => robot2.get('lunch-r')?.state === 'returned', 5000, 'returned');
   await robot2.idle();
   t.same(commands.filter((c) => c === 'dispatch'), [], 'not dispatched a second time');
-  const steps = hub2.events
-    .query({ sessionId: session.id })
-    .filter((e) => e.type === 'robot.task')
-    .map((e) => [e.data.step, e.data.to, e.data.seat ?? null]);
-  t.same(steps, [
+  t.same(robotSteps(hub2, session.id), [
     ['queued', 'queued', null],
     ['dispatched', 'dispatched', null],
     ['at-door', 'at-door', null],
