@@ -39,6 +39,8 @@ export class StrictMqttStream extends Duplex {
   private readonly parser: MqttPreparser;
   private pendingWrite: ((err?: Error | null) => void) | null = null;
   private refusedWithConnack = false;
+  private outq: Buffer[] = [];
+  private flushScheduled = false;
 
   constructor(
     /** The socket underneath (a TLS socket carries the client's certificate). */
@@ -92,26 +94,55 @@ export class StrictMqttStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.socket.write(chunk)) cb();
-    else this.pendingWrite = cb;
+    this.queueOut(chunk);
+    this.accepted(cb);
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    for (const c of chunks) this.queueOut(c.chunk);
+    this.accepted(cb);
+  }
+
+  /**
+   * What aedes writes in one turn of the event loop leaves in one socket write: each
+   * packet is written in its own tick (mqtt-packet corks only until the next tick), and a
+   * read of many packets would otherwise cost a writev syscall per answer.
+   */
+  private queueOut(chunk: Buffer): void {
+    this.outq.push(chunk);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushOut);
+    }
+  }
+
+  private readonly flushOut = (): void => {
+    this.flushScheduled = false;
+    const q = this.outq;
+    if (q.length === 0 || this.socket.destroyed || this.socket.writableEnded) return;
+    this.outq = [];
     this.socket.cork();
-    let ok = true;
-    for (const c of chunks) ok = this.socket.write(c.chunk);
+    for (const b of q) this.socket.write(b);
     this.socket.uncork();
-    if (ok) cb();
-    else this.pendingWrite = cb;
+  };
+
+  /** Back-pressure: a socket that does not drain holds aedes' next write (its drainTimeout applies). */
+  private accepted(cb: (err?: Error | null) => void): void {
+    if (this.socket.writableNeedDrain) this.pendingWrite = cb;
+    else cb();
   }
 
   override _final(cb: (err?: Error | null) => void): void {
+    this.flushOut();
     this.socket.end();
     cb();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     // A CONNACK refusal is still flushing: the socket ends itself (or times out).
+    // What aedes wrote just before closing (a refusing CONNACK, then close) still goes out:
+    // handed to the socket first, it leaves before the socket is destroyed.
+    this.flushOut();
     if (!this.refusedWithConnack) this.socket.destroy();
     const pending = this.pendingWrite;
     this.pendingWrite = null;
