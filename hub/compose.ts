@@ -139,8 +139,8 @@ export function createHub(opts: HubOptions): Hub {
   if (uplink) hub.addFeature(uplink);
 
   // --- audit: signed checkpoints of the event log, session seals ---
-  // Added last, so it starts after every feature and stops first: its final checkpoint
-  // covers the hub.stopped record, and the broker is still up to publish it.
+  // Added last, so it starts after every feature; its final checkpoint (afterStop) runs
+  // once every feature stopped and hub.stopped is written, the broker still up to publish it.
   hub.addFeature(
     createAuditFeature({
       store: hub.store,

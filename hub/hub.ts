@@ -35,6 +35,8 @@ import type { Server as TlsServer } from 'node:tls';
 
 /** How often connections are checked against the current device tokens (5 s). */
 const TOKEN_CHECK_MS = 5_000;
+/** The stop step that writes `hub.stopped` and runs the features' afterStop hooks. */
+const STOP_RECORD = 'stop record';
 
 export interface HubOptions {
   facility: Facility;
@@ -104,6 +106,8 @@ export class Hub {
   private readonly tls: TlsSetup;
   private ready = false;
   private stopped = false;
+  private stopRecorded = false;
+  private stopReason = 'stop';
   private readonly stops: { name: string; fn: () => Promise<void> | void }[] = [];
   private stoppedResolve!: () => void;
   /** Resolves once the hub has stopped, whoever stopped it (a signal, or the power playbook). */
@@ -334,9 +338,21 @@ export class Hub {
       }
     }
 
+    // Pushed before the features, so it runs after all of them have stopped: whatever they
+    // write while stopping (a door's last alarm) comes before `hub.stopped`, and the audit's
+    // final checkpoint (its afterStop) covers all of it.
+    const started: Feature[] = [];
+    this.stops.push({
+      name: STOP_RECORD,
+      fn: async () => {
+        await this.recordStop();
+        for (const f of started.reverse()) await f.afterStop?.();
+      },
+    });
     for (const f of this.features) {
       step(`feature ${f.name}`);
       await f.start();
+      started.push(f);
       this.stops.push({ name: `feature ${f.name}`, fn: () => f.stop() });
     }
 
@@ -389,13 +405,10 @@ export class Hub {
     this.stopped = true;
     this.ready = false;
     this.log.info({ reason }, 'hub stopping');
-    try {
-      if (this.store.schemaVersion() > 0 && this.stops.some((s) => s.name === 'store')) {
-        await this.events.append({ type: 'hub.stopped', actor: 'hub', data: { reason } });
-      }
-    } catch (err) {
-      this.log.error({ err }, 'could not log the stop');
-    }
+    this.stopReason = reason;
+    // A start that failed before the features started has no stop-record step: the stop
+    // is recorded first (if the store is open at all).
+    if (!this.stops.some((s) => s.name === STOP_RECORD)) await this.recordStop();
     // Nothing waits out a device's command timeout while the hub goes down (hub/commands.ts).
     this.commands.stopWaiting();
     for (const s of this.stops.reverse()) {
@@ -407,6 +420,19 @@ export class Hub {
     }
     this.stops.length = 0;
     this.stoppedResolve();
+  }
+
+  /** Appends `hub.stopped` (once), if the store was opened and migrated. */
+  private async recordStop(): Promise<void> {
+    if (this.stopRecorded) return;
+    this.stopRecorded = true;
+    try {
+      if (this.store.schemaVersion() > 0 && this.stops.some((s) => s.name === 'store')) {
+        await this.events.append({ type: 'hub.stopped', actor: 'hub', data: { reason: this.stopReason } });
+      }
+    } catch (err) {
+      this.log.error({ err }, 'could not log the stop');
+    }
   }
 
   /** The embedded aedes: its plain listener, the TLS one, and the token revocation check. */

@@ -59,4 +59,10 @@ export interface Feature {
   routes?: RoutePlugin;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Runs once every feature has stopped and the hub's `hub.stopped` record is written, while
+   * the broker is still up: the audit's final checkpoint, which must cover everything the
+   * run wrote (the features' own last records included).
+   */
+  afterStop?(): Promise<void>;
 }

@@ -133,7 +133,10 @@ export function createAuditFeature(deps: AuditDeps): AuditFeature {
       bus.removeOwner('audit');
       stopped = true;
       await chain.catch(() => undefined);
-      // The last word of this run (its hub.stopped record included) is signed too.
+    },
+    async afterStop() {
+      // The last word of this run (the other features' last records and hub.stopped) is
+      // signed too; the hub runs this after every feature stopped, the broker still up.
       await makeNow('stop').catch((err: unknown) => log.error({ err }, 'final checkpoint failed'));
     },
   };
