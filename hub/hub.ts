@@ -128,7 +128,7 @@ export class Hub {
     if (this.facility.mqtt.external && this.facility.mqtt.tls) throw new Error("mqtt.tls: not used with mqtt.external (external broker mode): the hub listens on no MQTT port; TLS is the broker's (docs/deploy.md)");
     // Certificates are read before anything opens: a missing key file fails here, leaving nothing to stop.
     this.tls = loadTls(this.facility, opts.configDir ?? process.cwd());
-    this.store = new Store({ dataDir: opts.dataDir, log: this.log.child({ module: 'store' }), backgroundCheckpoints: true });
+    this.store = new Store({ dataDir: opts.dataDir, log: this.log.child({ module: 'store' }), backgroundCheckpoints: true, walSyncOffLoop: true });
     this.events = new EventLog(this.store, () => this.clock.now());
     this.users = new Users(this.store, this.clock, this.events);
     this.tokens = new DeviceTokens(this.store, this.clock);

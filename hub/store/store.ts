@@ -1,5 +1,6 @@
 import { prepareDataDir, touchPrivate } from '../files.js';
 import { join } from 'node:path';
+import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
@@ -26,6 +27,29 @@ export interface StoreOptions {
   onRollback?: () => void;
   /** Checkpoint the WAL from a worker thread instead of inside commits (the hub does). */
   backgroundCheckpoints?: boolean;
+  /**
+   * Sync the WAL on libuv's thread pool instead of inside COMMIT (the hub does): the same
+   * durability for everything acknowledged (no write settles before its WAL frames are
+   * fdatasync'd), without the event loop waiting for the disk. See `syncThenSettle`.
+   */
+  walSyncOffLoop?: boolean;
+  /** The WAL syncs (fs.fdatasync and fdatasyncSync); a test holds them to see what waits. */
+  walSync?: WalSync;
+}
+
+export interface WalSync {
+  /** On the thread pool, for group commits. */
+  later(fd: number, done: (err: NodeJS.ErrnoException | null) => void): void;
+  /** At once, for `writeNow`. */
+  now(fd: number): void;
+}
+
+const FDATASYNC: WalSync = { later: fdatasync, now: fdatasyncSync };
+
+/** A committed batch waiting for the WAL sync that makes it durable. */
+interface Unsynced {
+  settle: () => void;
+  fail: (err: unknown) => void;
 }
 
 /**
@@ -46,17 +70,29 @@ export class Store {
   private itemCallbacks: (() => void)[] | null = null;
   private commits = 0;
   private checkpointer: Checkpointer | null = null;
+  /** The `-wal` file, opened for fdatasync when the WAL is synced off the loop. */
+  private walFd: number | null = null;
+  private unsynced: Unsynced[] = [];
+  private syncing = false;
+  private syncIdle: (() => void)[] = [];
+  /** A failed WAL sync: what the disk holds is no longer known, so nothing more is acknowledged. */
+  private syncFailed: Error | null = null;
+  private readonly walSync: WalSync;
 
   constructor(private readonly opts: StoreOptions) {
     // 0700 dir, 0600 files; refuses a dir others can read (hub/files.ts).
     prepareDataDir(opts.dataDir);
     this.file = join(opts.dataDir, 'hub.sqlite');
+    this.walSync = opts.walSync ?? FDATASYNC;
     touchPrivate(this.file);
     this.db = new Database(this.file);
     this.db.pragma('journal_mode = WAL');
     // better-sqlite3 builds SQLite with WAL defaulting to NORMAL, which can lose the last
     // commits on power loss (facts.md); acknowledged writes need FULL.
-    this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+    // Off the loop, COMMIT writes the WAL frames without syncing them (NORMAL) and the
+    // store syncs the WAL itself before anything of the commit is acknowledged: FULL is
+    // NORMAL plus exactly that sync, done inside COMMIT on the loop's thread.
+    this.db.pragma(`synchronous = ${opts.walSyncOffLoop ? 'NORMAL' : (opts.synchronous ?? 'FULL')}`);
     this.db.pragma('foreign_keys = ON');
     // The CLI (device token, audit verify) may write while the hub runs.
     this.db.pragma('busy_timeout = 5000');
@@ -67,6 +103,10 @@ export class Store {
     this.db.pragma(`cache_size = -${STORE_CACHE_KIB}`);
     this.migrate(opts.migrations ?? MIGRATIONS);
     if (opts.onRollback) this.rollbackListeners.push(opts.onRollback);
+    if (opts.walSyncOffLoop) {
+      // The hub's own connection keeps the WAL open (and so the same file) until close.
+      this.walFd = openSync(`${this.file}-wal`, 'r');
+    }
     if (opts.backgroundCheckpoints) {
       this.db.pragma('wal_autocheckpoint = 0');
       this.checkpointer = new Checkpointer(this.file, opts.log);
@@ -113,6 +153,7 @@ export class Store {
   /** Group-committed write; resolves with fn's result once durable. */
   write<T>(fn: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
+    if (this.syncFailed) return Promise.reject(this.syncFailed);
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.scheduled) {
@@ -134,6 +175,7 @@ export class Store {
         for (const f of this.beforeCommit) f();
         return value;
       })();
+      if (this.walFd !== null) this.walSync.now(this.walFd);
       for (const cb of callbacks) setImmediate(cb);
       return out;
     } catch (err) {
@@ -153,6 +195,7 @@ export class Store {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    await this.synced();
     if (this.checkpointer) await this.checkpointer.stop();
     try {
       this.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -160,6 +203,51 @@ export class Store {
       this.opts.log.warn({ err }, 'final checkpoint failed; the WAL is kept and replayed at the next open');
     }
     this.db.close();
+    if (this.walFd !== null) closeSync(this.walFd);
+    this.walFd = null;
+  }
+
+  /** Resolves once every committed batch has been synced (or failed to be). */
+  private synced(): Promise<void> {
+    if (!this.syncing && this.unsynced.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.syncIdle.push(resolve));
+  }
+
+  /**
+   * One fdatasync of the WAL on the thread pool settles every batch committed before it
+   * started; batches committed while it runs wait for the next one (group commit across
+   * the sync). Batches settle in commit order, and nothing is acknowledged (resolved, its
+   * after-commit callbacks run) before its frames are on disk.
+   */
+  private syncThenSettle(batch: Unsynced): void {
+    this.unsynced.push(batch);
+    this.startSync();
+  }
+
+  private startSync(): void {
+    const fd = this.walFd;
+    if (this.syncing || fd === null) return;
+    if (this.unsynced.length === 0) {
+      for (const f of this.syncIdle.splice(0)) f();
+      return;
+    }
+    const group = this.unsynced;
+    this.unsynced = [];
+    this.syncing = true;
+    this.walSync.later(fd, (err) => {
+      this.syncing = false;
+      if (err) {
+        // As with a failed fsync inside COMMIT: not acknowledged. Unlike there, the rows
+        // are already visible to this connection, and after a failed fsync the kernel may
+        // have dropped the pages, so the store refuses every write from here on.
+        if (!this.syncFailed) this.opts.log.error({ err }, 'WAL sync failed; the store takes no more writes');
+        this.syncFailed = new Error(`WAL sync failed: ${err.message}`);
+        for (const g of group) g.fail(this.syncFailed);
+      } else {
+        for (const g of group) g.settle();
+      }
+      this.startSync();
+    });
   }
 
   private flush(): void {
@@ -181,12 +269,17 @@ export class Store {
       return;
     }
     this.commits++;
-    for (const cb of run.committed) setImmediate(cb);
-    batch.forEach((item, i) => {
-      const o = run.outcomes[i];
-      if (o?.ok) item.resolve(o.value);
-      else item.reject(o?.error);
-    });
+    const { committed, outcomes } = run;
+    const settle = (): void => {
+      for (const cb of committed) setImmediate(cb);
+      batch.forEach((item, i) => {
+        const o = outcomes[i];
+        if (o?.ok) item.resolve(o.value);
+        else item.reject(o?.error);
+      });
+    };
+    if (this.walFd === null) settle();
+    else this.syncThenSettle({ settle, fail: (err) => batch.forEach((item) => item.reject(err)) });
   }
 
   private runBatch(
