@@ -47,6 +47,9 @@ void t.test('a relay that does not follow: mismatch answered and alarmed once; c
   r.jammers.stick(0, null);
   await advanceUntil(r.clock, () => cleared.length > 0, 'cleared by the periodic read-back');
   t.match(cleared, [{ id: 'relay-mismatch:relay-1:jammer-room-1' }]);
+  // The clearance is on the bus at once; the state follows once it is logged (durable).
+  const verified = (): boolean => (r.hub.availability.get('relay-1')?.state as { outputs?: Record<string, { verified?: boolean }> } | undefined)?.outputs?.['jammer-room-1']?.verified === true;
+  await advanceUntil(r.clock, verified, 'the state shows the output verified');
   t.match(r.hub.availability.get('relay-1')?.state, { outputs: { 'jammer-room-1': { on: true, verified: true } }, mismatches: [] });
 });
 
