@@ -106,7 +106,6 @@ export class Hub {
   private readonly tls: TlsSetup;
   private ready = false;
   private stopped = false;
-  private stopRecorded = false;
   private stopReason = 'stop';
   private readonly stops: { name: string; fn: () => Promise<void> | void }[] = [];
   private stoppedResolve!: () => void;
@@ -422,10 +421,8 @@ export class Hub {
     this.stoppedResolve();
   }
 
-  /** Appends `hub.stopped` (once), if the store was opened and migrated. */
+  /** Appends `hub.stopped`, if the store was opened and migrated (once: from stop(), or its step). */
   private async recordStop(): Promise<void> {
-    if (this.stopRecorded) return;
-    this.stopRecorded = true;
     try {
       if (this.store.schemaVersion() > 0 && this.stops.some((s) => s.name === 'store')) {
         await this.events.append({ type: 'hub.stopped', actor: 'hub', data: { reason: this.stopReason } });

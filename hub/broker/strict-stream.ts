@@ -139,10 +139,10 @@ export class StrictMqttStream extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    // A CONNACK refusal is still flushing: the socket ends itself (or times out).
     // What aedes wrote just before closing (a refusing CONNACK, then close) still goes out:
     // handed to the socket first, it leaves before the socket is destroyed.
     this.flushOut();
+    // A CONNACK refusal is still flushing: the socket ends itself (or times out).
     if (!this.refusedWithConnack) this.socket.destroy();
     const pending = this.pendingWrite;
     this.pendingWrite = null;

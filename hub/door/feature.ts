@@ -289,8 +289,8 @@ export function createDoorFeature(deps: DoorDeps): DoorFeature {
    * starts, or when the door comes back online during one, is locked and checked like the
    * relock behind the robot. Not while the door is offline, the robot is in the doorway (its
    * passage relocks it), a lock check is already pending, or a fire alarm holds the exits open.
+   * (An offline door is the device-health alarm's; it is sealed when it comes back.)
    */
-  // An offline door is the device-health alarm's; it is sealed when it comes back.
   const wantsSeal = (doorId: string): boolean =>
     !fireActive() && deps.runningSessions().length > 0 && deps.availability.get(doorId)?.available === true && !secure(stateOf(doorId)) && !checks.has(doorId) && !robotInDoorway(doorId);
   const sealIfRunning = (doorId: string, why: string): void => {

@@ -30,7 +30,7 @@ export interface StoreOptions {
   /**
    * Sync the WAL on libuv's thread pool instead of inside COMMIT (the hub does): the same
    * durability for everything acknowledged (no write settles before its WAL frames are
-   * fdatasync'd), without the event loop waiting for the disk. See `syncThenSettle`.
+   * fdatasync'd), without the event loop waiting for the disk. See `startSync`.
    */
   walSyncOffLoop?: boolean;
   /** The WAL syncs (fs.fdatasync and fdatasyncSync); a test holds them to see what waits. */
@@ -219,11 +219,6 @@ export class Store {
    * the sync). Batches settle in commit order, and nothing is acknowledged (resolved, its
    * after-commit callbacks run) before its frames are on disk.
    */
-  private syncThenSettle(batch: Unsynced): void {
-    this.unsynced.push(batch);
-    this.startSync();
-  }
-
   private startSync(): void {
     const fd = this.walFd;
     if (this.syncing || fd === null) return;
@@ -279,7 +274,10 @@ export class Store {
       });
     };
     if (this.walFd === null) settle();
-    else this.syncThenSettle({ settle, fail: (err) => batch.forEach((item) => item.reject(err)) });
+    else {
+      this.unsynced.push({ settle, fail: (err) => batch.forEach((item) => item.reject(err)) });
+      this.startSync();
+    }
   }
 
   private runBatch(
