@@ -37,9 +37,16 @@ export interface PowerRigOptions {
   upsLayout?: UpsSimLayout;
   /** The hub's logger (default: silent); pass captureLogs().log to read it back. */
   log?: Logger;
+  /**
+   * Each Modbus line's answer timeout in real milliseconds (default 200, so tests of a silent
+   * device stay quick). Tests that never let a device fall silent raise it: on a loaded CI
+   * machine an answer can take longer than 200 ms, and a timeout there is a false failure.
+   */
+  modbusTimeoutMs?: number;
 }
 
 export function powerFacilityYaml(ports: { ups: number; loads: number; jammers: number }, o: PowerRigOptions = {}): string {
+  const timeoutMs = o.modbusTimeoutMs ?? 200;
   return `
 version: 1
 site: { id: demo, utcOffset: "+08:00" }
@@ -50,11 +57,11 @@ rooms:
 devices:
   - id: ups-1
     kind: ups
-    transport: { type: modbus-tcp, host: 127.0.0.1, port: ${ports.ups}, timeoutMs: 200 }
+    transport: { type: modbus-tcp, host: 127.0.0.1, port: ${ports.ups}, timeoutMs: ${timeoutMs} }
     options: { pollMs: 100, missesBeforeLost: 2${o.upsOptions ? `, ${o.upsOptions}` : ''} }
   - id: relay-1
     kind: relay
-    transport: { type: modbus-tcp, host: 127.0.0.1, port: ${ports.jammers}, timeoutMs: 200 }
+    transport: { type: modbus-tcp, host: 127.0.0.1, port: ${ports.jammers}, timeoutMs: ${timeoutMs} }
     rooms: [room-1, room-2]
     options:
       coils: 4
@@ -64,7 +71,7 @@ devices:
         - { coil: 1, id: jammer-room-2, role: jammer, room: room-2 }
   - id: relay-2
     kind: relay
-    transport: { type: modbus-tcp, host: 127.0.0.1, port: ${ports.loads}, timeoutMs: 200 }
+    transport: { type: modbus-tcp, host: 127.0.0.1, port: ${ports.loads}, timeoutMs: ${timeoutMs} }
     options:
       coils: 8
       pollMs: 100

@@ -21,7 +21,9 @@ t.setTimeout(240_000);
 const unhandled: unknown[] = [];
 process.on('unhandledRejection', (e) => unhandled.push(e));
 
-const r = await startPowerRig();
+// No case here lets a device fall silent, so a slow answer on a loaded machine must not time out
+// (CI once saw the first poll exceed the rig's 200 ms and fail the property as a miss).
+const r = await startPowerRig({ modbusTimeoutMs: 5000 });
 t.teardown(() => r.stop());
 await advanceUntil(r.clock, () => r.power.snapshot().state === 'mains-ok' && r.hub.availability.isAvailable('relay-2'), 'mains-ok at start');
 const ups = r.hub.devices.get('ups-1') as UpsDevice;
@@ -47,6 +49,16 @@ function expected(regs: (number | undefined)[]): ReturnType<typeof decodeRegiste
   return decodeRegisters(DEFAULT_UPS_MAP, image);
 }
 
+/**
+ * Which rule the last failing case broke, printed with fast-check's counterexample (not reset
+ * per case: while shrinking, passing candidates run after the failure that is reported).
+ */
+let broken = '';
+const fail = (why: string): false => {
+  broken = why;
+  return false;
+};
+
 void t.test('random UPS registers and exceptions: refused or valid, never a bogus power transition', async (t) => {
   let refused = 0;
   let accepted = 0;
@@ -70,23 +82,28 @@ void t.test('random UPS registers and exceptions: refused or valid, never a bogu
       await ups.pollNow();
       const s = ups.status();
       r.ups.setFault({ overrideRegisters: null, exception: null });
-      if (s.reading !== null && !validateReading(s.reading).ok) return false; // the state holds only valid readings
+      if (s.reading !== null && !validateReading(s.reading).ok) return fail('the state holds an invalid reading');
       if (want === null || !want.ok) {
         refused++;
-        if (s.misses !== before.misses + 1 || s.lastError === null) return false;
-        if (JSON.stringify(s.reading) !== JSON.stringify(before.reading)) return false; // the last valid reading kept
-        if (want !== null && !alarms.includes('ups-invalid-data:ups-1')) return false; // refused with an alarm
+        if (s.misses !== before.misses + 1 || s.lastError === null) return fail(`refused: misses ${before.misses} -> ${s.misses}, lastError ${s.lastError}`);
+        if (JSON.stringify(s.reading) !== JSON.stringify(before.reading)) return fail('refused: the last valid reading was not kept');
+        if (want !== null && !alarms.includes('ups-invalid-data:ups-1')) return fail(`refused without the alarm (alarms: ${alarms.join(', ')})`);
       } else {
         accepted++;
-        if (s.comm !== 'ok' || s.misses !== 0) return false;
+        if (s.comm !== 'ok' || s.misses !== 0) return fail(`accepted: comm ${s.comm}, misses ${s.misses}, lastError ${s.lastError}`);
       }
-      if (r.power.snapshot().state !== 'mains-ok' || powerEvents() !== events0) return false;
+      if (r.power.snapshot().state !== 'mains-ok' || powerEvents() !== events0) return fail(`power state ${r.power.snapshot().state}, ${powerEvents() - events0} power events`);
       // The next good read puts everything back.
       await ups.pollNow();
-      return ups.status().comm === 'ok' && ups.status().misses === 0 && r.power.snapshot().state === 'mains-ok';
+      const after = ups.status();
+      if (after.comm !== 'ok' || after.misses !== 0 || r.power.snapshot().state !== 'mains-ok') return fail(`next good read: comm ${after.comm}, misses ${after.misses}, lastError ${after.lastError}`);
+      return true;
     }),
     { numRuns: 200 },
-  );
+  ).catch((err: unknown) => {
+    const cause = err instanceof Error && err.cause !== undefined ? ` (cause: ${err.cause instanceof Error ? err.cause.message : JSON.stringify(err.cause)})` : '';
+    throw new Error(`${broken || 'the property threw'}: ${err instanceof Error ? err.message : String(err)}${cause}`);
+  });
   t.ok(refused > 50, `most random answers are refused (${refused})`);
   t.ok(accepted > 0, `plausible ones are accepted (${accepted})`);
   t.equal(powerEvents(), events0, 'no power transition recorded');
