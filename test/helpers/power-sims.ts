@@ -38,15 +38,16 @@ export interface PowerRigOptions {
   /** The hub's logger (default: silent); pass captureLogs().log to read it back. */
   log?: Logger;
   /**
-   * Each Modbus line's answer timeout in real milliseconds (default 200, so tests of a silent
-   * device stay quick). Tests that never let a device fall silent raise it: on a loaded CI
-   * machine an answer can take longer than 200 ms, and a timeout there is a false failure.
+   * Each Modbus line's answer timeout in real milliseconds. The default, 1000, leaves room for
+   * a loaded CI machine (an answer there has taken over 200 ms, and a timeout in a test that
+   * expects an answer is a false failure); tests that make a device fall silent pass 200 so
+   * that its timeouts stay quick.
    */
   modbusTimeoutMs?: number;
 }
 
 export function powerFacilityYaml(ports: { ups: number; loads: number; jammers: number }, o: PowerRigOptions = {}): string {
-  const timeoutMs = o.modbusTimeoutMs ?? 200;
+  const timeoutMs = o.modbusTimeoutMs ?? 1000;
   return `
 version: 1
 site: { id: demo, utcOffset: "+08:00" }

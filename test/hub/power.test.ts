@@ -143,7 +143,7 @@ void t.test('a relay that does not follow: the shed stage fails and an alarm is 
 });
 
 void t.test('the UPS vanishes mid-outage: treated as low battery', async (t) => {
-  const r = await rig(t);
+  const r = await rig(t, { modbusTimeoutMs: 200 }); // it falls silent: short timeouts
   r.ups.setMains(false);
   await advanceUntil(r.clock, () => r.power.snapshot().state === 'on-battery', 'on-battery');
   r.ups.setFault({ unresponsive: true });

@@ -22,7 +22,7 @@ const unhandled: unknown[] = [];
 process.on('unhandledRejection', (e) => unhandled.push(e));
 
 // No case here lets a device fall silent, so a slow answer on a loaded machine must not time out
-// (CI once saw the first poll exceed the rig's 200 ms and fail the property as a miss).
+// (CI once saw the first poll exceed the 200 ms the rig then allowed and fail the property as a miss).
 const r = await startPowerRig({ modbusTimeoutMs: 5000 });
 t.teardown(() => r.stop());
 await advanceUntil(r.clock, () => r.power.snapshot().state === 'mains-ok' && r.hub.availability.isAvailable('relay-2'), 'mains-ok at start');
