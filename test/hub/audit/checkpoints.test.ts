@@ -58,8 +58,12 @@ void t.test('checkpoints are signed, stored and published; a closed session is s
   // Every 5 minutes when the log grew.
   await hub.events.append({ type: 'test.more', actor: 'hub' });
   const grown = hub.events.count();
+  // Five minutes also make the devices that never connected an alarm each, logged one by
+  // one: the checkpoint on demand below must come after the last of them.
+  const silent = hub.facility.devices.map((d) => d.id).filter((id) => !hub.availability.isAvailable(id));
   h.clock.advance(5 * MIN);
   await waitFor(() => (latestCheckpoint(hub.store.db)?.size ?? 0) >= grown, 5000, 'an interval checkpoint');
+  await waitFor(() => silent.every((id) => hub.events.query({ type: 'alarm.raised', deviceId: id }).length > 0), 5000, `the offline alarms of ${silent.join(', ')}`);
   const asked = await audit.checkpoint('test');
   t.equal(asked.size, hub.events.count(), 'a checkpoint on demand covers the head');
   t.equal((await audit.checkpoint('test')).note, asked.note, 'asked again at the same size: the same checkpoint');
