@@ -4,12 +4,17 @@ import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
-import { Checkpointer } from './checkpointer.js';
+import { Checkpointer, type CheckpointReport } from './checkpointer.js';
 
 export type Db = Database.Database;
 
 /** The page cache of the hub's connection, KiB (SQLite: a negative cache_size is KiB). */
 export const STORE_CACHE_KIB = 4096;
+
+/** WAL frames (pages) past which the store makes the WAL start over: 16 MiB at 4 KiB pages. */
+export const WAL_RESTART_FRAMES = 4096;
+/** Timed checkpoints to let pass after the WAL could not start over (a reader held it). */
+const RESTART_BACKOFF_REPORTS = 30;
 
 interface PendingWrite {
   fn: () => unknown;
@@ -27,6 +32,10 @@ export interface StoreOptions {
   onRollback?: () => void;
   /** Checkpoint the WAL from a worker thread instead of inside commits (the hub does). */
   backgroundCheckpoints?: boolean;
+  /** How often the worker checkpoints, ms (default 1000). */
+  checkpointIntervalMs?: number;
+  /** WAL frames past which writes are held for one checkpoint so the WAL starts over (`restartWal`). */
+  walRestartFrames?: number;
   /**
    * Sync the WAL on libuv's thread pool instead of inside COMMIT (the hub does): the same
    * durability for everything acknowledged (no write settles before its WAL frames are
@@ -78,12 +87,19 @@ export class Store {
   /** A failed WAL sync: what the disk holds is no longer known, so nothing more is acknowledged. */
   private syncFailed: Error | null = null;
   private readonly walSync: WalSync;
+  /** Set while writes are held for the checkpoint that lets the WAL start over. */
+  private holding: Promise<void> | null = null;
+  private flushHeld = false;
+  private restartBackoff = 0;
+  private walRestarts = 0;
+  private readonly walRestartFrames: number;
 
   constructor(private readonly opts: StoreOptions) {
     // 0700 dir, 0600 files; refuses a dir others can read (hub/files.ts).
     prepareDataDir(opts.dataDir);
     this.file = join(opts.dataDir, 'hub.sqlite');
     this.walSync = opts.walSync ?? FDATASYNC;
+    this.walRestartFrames = opts.walRestartFrames ?? WAL_RESTART_FRAMES;
     touchPrivate(this.file);
     this.db = new Database(this.file);
     this.db.pragma('journal_mode = WAL');
@@ -109,7 +125,10 @@ export class Store {
     }
     if (opts.backgroundCheckpoints) {
       this.db.pragma('wal_autocheckpoint = 0');
-      this.checkpointer = new Checkpointer(this.file, opts.log);
+      // When the WAL starts over, its file is cut back to this size at the next commit.
+      const pageSize = Number(this.db.pragma('page_size', { simple: true }));
+      this.db.pragma(`journal_size_limit = ${this.walRestartFrames * pageSize}`);
+      this.checkpointer = new Checkpointer(this.file, opts.log, opts.checkpointIntervalMs, (r) => this.onCheckpointReport(r));
     }
   }
 
@@ -190,9 +209,61 @@ export class Store {
     return this.commits;
   }
 
+  /** How often the WAL was made to start over (`restartWal`). */
+  walRestartCount(): number {
+    return this.walRestarts;
+  }
+
+  /** Whether writes are queued behind the checkpoint that lets the WAL start over. */
+  writesHeld(): boolean {
+    return this.holding !== null;
+  }
+
+  /**
+   * The WAL only starts over (is written again from its first frame) when a write begins
+   * after a checkpoint has copied every frame into the database. The worker's checkpoints
+   * run beside the hub's writes, so under steady traffic (the soak: 500 devices) each one
+   * finishes a few frames short, and the WAL grew without end: 120 MB in 8 minutes, each
+   * byte of it read again at the next start. Past `walRestartFrames` the store holds its
+   * writes for one checkpoint: queued writes wait (the loop does not), the checkpoint
+   * copies the last second's frames and completes, and the next commit starts the WAL over.
+   */
+  private onCheckpointReport(r: CheckpointReport): void {
+    if (this.closed || this.holding || r.log < this.walRestartFrames) return;
+    if (this.restartBackoff > 0) {
+      this.restartBackoff--;
+      return;
+    }
+    this.holding = this.restartWal();
+  }
+
+  private async restartWal(): Promise<void> {
+    const checkpointer = this.checkpointer;
+    try {
+      if (!checkpointer) return;
+      const r = await checkpointer.checkpointNow();
+      if (r.checkpointed >= r.log) this.walRestarts++;
+      else {
+        // Another connection (the CLI verifying the log) reads an older snapshot: try later.
+        this.restartBackoff = RESTART_BACKOFF_REPORTS;
+        this.opts.log.warn({ frames: r.log, checkpointed: r.checkpointed }, 'WAL could not start over (a reader holds it); retried later');
+      }
+    } catch (err) {
+      this.restartBackoff = RESTART_BACKOFF_REPORTS;
+      this.opts.log.warn({ err }, 'WAL restart checkpoint failed; retried later');
+    } finally {
+      this.holding = null;
+      if (this.flushHeld) {
+        this.flushHeld = false;
+        this.flush();
+      }
+    }
+  }
+
   /** Commits what is queued, folds the WAL into the database and closes the file. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.holding) await this.holding;
     this.flush();
     this.closed = true;
     await this.synced();
@@ -246,6 +317,11 @@ export class Store {
   }
 
   private flush(): void {
+    if (this.holding) {
+      // Run once the checkpoint is done; `scheduled` stays set, so writes only queue.
+      this.flushHeld = true;
+      return;
+    }
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
