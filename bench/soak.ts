@@ -22,7 +22,7 @@
  * "soak", ... }] }`, the same shape as latest.json.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, createWriteStream } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -331,7 +331,9 @@ export async function soak(): Promise<BenchResult> {
     const scrape = async (): Promise<string> => (await fetch(ready.http + '/metrics')).text();
     await scrape();
     const t0 = Date.now();
-    const samples: { min: number; rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number; loopP99Ms: number; loopMaxMs: number }[] = [];
+    const samples: { min: number; rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number; walMb: number; loopP99Ms: number; loopMaxMs: number }[] = [];
+    /** The size of a file in the data dir, MB (0 while it does not exist). */
+    const fileMb = (name: string): number => (statSync(join(dataDir, name), { throwIfNoEntry: false })?.size ?? 0) / 1048576;
     const load: number[] = [];
     while (Date.now() - t0 < MINUTES * 60_000) {
       await sleep(SAMPLE_MS);
@@ -344,10 +346,11 @@ export async function soak(): Promise<BenchResult> {
         heapUsedMb: mb('fh_process_nodejs_heap_size_used_bytes'),
         heapTotalMb: mb('fh_process_nodejs_heap_size_total_bytes'),
         externalMb: mb('fh_process_nodejs_external_memory_bytes'),
+        walMb: fileMb('hub.sqlite-wal'),
         loopP99Ms: metric(text, 'fh_process_nodejs_eventloop_lag_p99_seconds') * 1000, loopMaxMs: metric(text, 'fh_process_nodejs_eventloop_lag_max_seconds') * 1000 };
       samples.push(s);
       load.push(loadavg()[0]!);
-      process.stdout.write(`  ${s.min.toFixed(2)} min  rss ${s.rssMb.toFixed(1)} MB (heap ${s.heapUsedMb.toFixed(0)}/${s.heapTotalMb.toFixed(0)}, ext ${s.externalMb.toFixed(0)})  loop p99 ${s.loopP99Ms.toFixed(1)} ms (net ${(s.loopP99Ms - LOOP_RESOLUTION_MS).toFixed(1)})  max ${s.loopMaxMs.toFixed(1)} ms  answers ${tally.answersChecked}  wrong ${tally.wrong.length}  load ${load.at(-1)!.toFixed(2)}\n`);
+      process.stdout.write(`  ${s.min.toFixed(2)} min  rss ${s.rssMb.toFixed(1)} MB (heap ${s.heapUsedMb.toFixed(0)}/${s.heapTotalMb.toFixed(0)}, ext ${s.externalMb.toFixed(0)})  wal ${s.walMb.toFixed(1)} MB  loop p99 ${s.loopP99Ms.toFixed(1)} ms (net ${(s.loopP99Ms - LOOP_RESOLUTION_MS).toFixed(1)})  max ${s.loopMaxMs.toFixed(1)} ms  answers ${tally.answersChecked}  wrong ${tally.wrong.length}  load ${load.at(-1)!.toFixed(2)}\n`);
     }
     running = false;
     for (const t of timers) clearTimeout(t);
@@ -385,6 +388,9 @@ export async function soak(): Promise<BenchResult> {
         loopDelayNetMedianP99Ms: round(medianP99 - LOOP_RESOLUTION_MS, 2),
         heapUsedEndMb: round(last?.heapUsedMb ?? NaN, 1),
         heapTotalEndMb: round(last?.heapTotalMb ?? NaN, 1),
+        walMaxMb: round(Math.max(...samples.map((s) => s.walMb)), 1),
+        walEndMb: round(last?.walMb ?? NaN, 1),
+        dbEndMb: round(fileMb('hub.sqlite'), 1),
         startCommand: [...Object.entries(startCommand().env).map(([k, v]) => `${k}=${v}`), 'node', ...startCommand().flags].join(' '),
         answersChecked: tally.answersChecked,
         wrongAnswers: tally.wrong.length,
