@@ -26,7 +26,10 @@ export interface StoreOptions {
   dataDir: string;
   log: Logger;
   migrations?: Migration[];
-  /** `FULL` unless a benchmark asks otherwise: anything acknowledged must survive power loss. */
+  /**
+   * `FULL` unless a benchmark asks otherwise: anything acknowledged must survive power loss.
+   * Not with `walSyncOffLoop`, which sets the connection's mode itself.
+   */
   synchronous?: 'FULL' | 'NORMAL';
   /** Called after a write function failed and its savepoint was rolled back. */
   onRollback?: () => void;
@@ -95,6 +98,9 @@ export class Store {
   private readonly walRestartFrames: number;
 
   constructor(private readonly opts: StoreOptions) {
+    // Off the loop the connection must run NORMAL (the store makes it FULL by its own sync):
+    // a mode asked for beside it would be silently overridden.
+    if (opts.walSyncOffLoop && opts.synchronous !== undefined) throw new Error(`store: synchronous=${opts.synchronous} cannot be combined with walSyncOffLoop (the store then runs NORMAL and syncs the WAL itself)`);
     // 0700 dir, 0600 files; refuses a dir others can read (hub/files.ts).
     prepareDataDir(opts.dataDir);
     this.file = join(opts.dataDir, 'hub.sqlite');

@@ -1,5 +1,6 @@
 import t from 'tap';
 import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
 import { Store } from '../../hub/store/store.js';
 import { silentLogger } from '../../hub/log.js';
 import { tempDir } from './../helpers/hub.js';
@@ -129,4 +130,12 @@ void t.test('with the real fdatasync: writes settle, and survive a reopen', asyn
   const again = new Store({ dataDir: tmp.dir, log: silentLogger(), walSyncOffLoop: true });
   t.same(again.db.prepare('SELECT k FROM w ORDER BY k').all(), [{ k: 'g1' }, { k: 'g2' }, { k: 'g3' }]);
   await again.close();
+});
+
+void t.test('a synchronous mode asked for beside walSyncOffLoop is refused before anything is created', async (t) => {
+  const tmp = tempDir('fh-walsync-');
+  t.teardown(tmp.cleanup);
+  const dir = `${tmp.dir}/data`;
+  t.throws(() => new Store({ dataDir: dir, log: silentLogger(), walSyncOffLoop: true, synchronous: 'FULL' }), /synchronous=FULL cannot be combined with walSyncOffLoop/);
+  t.notOk(existsSync(dir), 'no data dir made');
 });
