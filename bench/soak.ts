@@ -102,6 +102,13 @@ function metric(text: string, name: string): number {
   return found ? sum : NaN;
 }
 
+/** V8's reserved bytes per heap space (`fh_process_nodejs_heap_space_size_total_bytes{space=…}`). */
+function heapSpaces(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^fh_process_nodejs_heap_space_size_total_bytes\{space="([a-z_]+)"\} (\d+(?:\.\d+)?)$/gm)) out.set(m[1]!, Number(m[2]));
+  return out;
+}
+
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -331,7 +338,7 @@ export async function soak(): Promise<BenchResult> {
     const scrape = async (): Promise<string> => (await fetch(ready.http + '/metrics')).text();
     await scrape();
     const t0 = Date.now();
-    const samples: { min: number; rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number; walMb: number; loopP99Ms: number; loopMaxMs: number }[] = [];
+    const samples: { min: number; rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number; walMb: number; loopP99Ms: number; loopMaxMs: number; spaces: Map<string, number> }[] = [];
     /** The size of a file in the data dir, MB (0 while it does not exist). */
     const fileMb = (name: string): number => (statSync(join(dataDir, name), { throwIfNoEntry: false })?.size ?? 0) / 1048576;
     const load: number[] = [];
@@ -347,6 +354,7 @@ export async function soak(): Promise<BenchResult> {
         heapTotalMb: mb('fh_process_nodejs_heap_size_total_bytes'),
         externalMb: mb('fh_process_nodejs_external_memory_bytes'),
         walMb: fileMb('hub.sqlite-wal'),
+        spaces: heapSpaces(text),
         loopP99Ms: metric(text, 'fh_process_nodejs_eventloop_lag_p99_seconds') * 1000, loopMaxMs: metric(text, 'fh_process_nodejs_eventloop_lag_max_seconds') * 1000 };
       samples.push(s);
       load.push(loadavg()[0]!);
@@ -361,6 +369,12 @@ export async function soak(): Promise<BenchResult> {
     if (refused > 0) tally.wrong.push(`the hub refused ${refused} connect/publish/subscribe(s) (fh_mqtt_refused_total)`);
     const second = samples.slice(Math.floor(samples.length / 2));
     const rssSlope = slope(second.map((s) => s.min), second.map((s) => s.rssMb));
+    // Where the heap's reserve went over the second half (the slope's V8 part), space by space.
+    const [from, to] = [second[0]?.spaces, second.at(-1)?.spaces];
+    if (from && to) {
+      const grew = [...to].map(([k, v]) => `${k} ${((v - (from.get(k) ?? 0)) / 1048576).toFixed(2)}`).join(', ');
+      console.log(`  V8 reserve growth over the second half, MB: ${grew}`);
+    }
     const rssMax = Math.max(...samples.map((s) => s.rssMb));
     const loopP99 = Math.max(...samples.map((s) => s.loopP99Ms));
     const loopMax = Math.max(...samples.map((s) => s.loopMaxMs));
