@@ -43,8 +43,23 @@ void t.test('grants, passages and releases update it in place', async (t) => {
   book.passed('r-new');
   book.passed('r-unknown');
   t.same(rooms(book, 10_000_000), ['room-2', 'room-3', 'room-7', 'room-8'], 'walked through: no longer lapses; an offline pass never did');
+  book.released('r-granted');
+  t.same(rooms(book, 5_000), ['room-2', 'room-3', 'room-7', 'room-8'], 'a released grant frees its seat');
   book.released('r-left');
-  t.same(rooms(book, 5_000), ['room-1', 'room-2', 'room-7', 'room-8']);
+  t.same(rooms(book, 5_000), ['room-2', 'room-3', 'room-7', 'room-8'], 'a seat walked through to is held until its session closes');
+});
+
+void t.test('re-entries to one seat are kept once: what a grant scans is bounded by the seats', async (t) => {
+  const { book } = setup(t);
+  for (let i = 0; i < 50; i++) {
+    book.took(`r-again-${i}`, { sessionId: 's-open', room: 'room-2', seat: 1 }, 2_000 + i);
+    book.passed(`r-again-${i}`);
+  }
+  t.same(rooms(book, 10_000), ['room-1', 'room-2', 'room-3'], 'room-2 seat 1 once, however many times it was entered');
+  book.took('r-pending', { sessionId: 's-open', room: 'room-2', seat: 1 }, 10_000);
+  t.same(rooms(book, 10_000), ['room-1', 'room-2', 'room-2', 'room-3'], 'a grant awaiting passage is listed with it until it is walked through');
+  book.passed('r-pending');
+  t.same(rooms(book, 10_000), ['room-1', 'room-2', 'room-3']);
 });
 
 void t.test('a rollback or an invalidation reloads it from what the store holds', async (t) => {
