@@ -73,21 +73,22 @@ export class Checkpointer {
         const a = this.asked.get(m.id ?? -1);
         this.asked.delete(m.id ?? -1);
         if (m.error !== undefined) a?.reject(new Error(m.error));
-        else a?.resolve({ log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 });
+        else a?.resolve(reportOf(m));
       } else if (m.op === 'error') {
         // Logged once per streak; a busy database simply retries at the next tick.
         if (this.failures++ === 0) log.warn({ error: m.error }, 'background checkpoint failed');
       } else if (m.op === 'checkpoint') {
         this.checkpoints++;
         this.failures = 0;
-        onReport?.({ log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 });
+        onReport?.(reportOf(m));
       }
     });
     this.worker.on('error', (err) => {
       log.error({ err }, 'checkpoint worker failed');
       this.failAsked(err);
     });
-    // A checkpoint asked of a worker that is gone is never answered: the store must not hold its writes for it.
+    // A checkpoint asked of a worker that is gone (crashed or stopped) is never answered: the
+    // store must not hold its writes for it.
     this.worker.on('exit', () => this.failAsked(new Error('checkpoint worker exited')));
   }
 
@@ -118,6 +119,7 @@ export class Checkpointer {
       });
       this.worker.postMessage('stop');
     });
-    this.failAsked(new Error('checkpoint worker stopped'));
   }
 }
+
+const reportOf = (m: WorkerMessage): CheckpointReport => ({ log: m.log ?? 0, checkpointed: m.checkpointed ?? 0 });
